@@ -1,0 +1,5 @@
+import sys
+
+from catsort.cli import main
+
+sys.exit(main())

@@ -1,0 +1,165 @@
+"""``catsort --headless PATH``: the terminal shell over :mod:`catsort.sort`.
+
+Exit codes: 0 every file handled, 1 some files could not be read or moved (the rest were done),
+2 usage errors or an unusable folder or model, 130 interrupted (every file is still at its old
+or its new place; ``--undo`` reverts what was done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from catsort import __version__
+from catsort.classify import default_jobs
+from catsort.fileops import FolderBusyError
+from catsort.model import Classifier, ModelCard, ModelError, resolve_card_path
+from catsort.report import REPORT_SUFFIXES, summary_object, write_report
+from catsort.sort import FolderError, Record, SortOptions, Summary, sort_folder, undo_runs
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a probability in (0, 1]")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="catsort",
+        description="Move cat photos to PATH/cats/ and dog photos to PATH/dogs/; everything else stays where it is.",
+        epilog="Every move is journaled in PATH/.catsort/ and can be undone with: catsort --undo PATH",
+    )
+    p.add_argument("path", nargs="?", type=Path, metavar="PATH", help="folder of photos")
+    p.add_argument("--headless", action="store_true", help="sort from the terminal (no window)")
+    p.add_argument("-r", "--recursive", action="store_true", help="also sort photos in sub-folders")
+    p.add_argument("--copy", action="store_true", help="copy into cats/ and dogs/ instead of moving")
+    p.add_argument("-n", "--dry-run", action="store_true", help="change nothing; show what would happen")
+    p.add_argument("--threshold", type=_probability, metavar="P", help="minimum confidence to move a photo (default: the model card's)")
+    p.add_argument("--model", type=Path, metavar="FILE", help="another model: its .onnx file (card beside it) or its .json card")
+    p.add_argument("--jobs", type=_positive, default=default_jobs(), metavar="N", help="decoding workers (default: %(default)s, all cores)")
+    p.add_argument("--report", type=Path, metavar="FILE", help="write one record per file to FILE.json or FILE.csv")
+    p.add_argument("--json", action="store_true", help="print a summary object on stdout (human summary goes to stderr)")
+    p.add_argument("--undo", action="store_true", help="revert the last run in PATH")
+    p.add_argument("--all", action="store_true", help="with --undo: revert every run in PATH, newest first")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    p.add_argument("-v", "--verbose", action="store_true", help="print the decision for every file")
+    p.add_argument("--version", action="version", version=f"catsort {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="catsort: %(message)s")
+    if args.all and not args.undo:
+        parser.error("--all goes with --undo")
+    if args.report and args.report.suffix.lower() not in REPORT_SUFFIXES:
+        parser.error(f"--report {args.report}: the file name must end in .json or .csv")
+    if args.path is None:
+        if args.headless or args.undo:
+            parser.error("PATH is required")
+        print("catsort: the window is not available in this version; sort from the terminal with:\n"
+              "  catsort --headless PATH     (catsort --help lists the options)", file=sys.stderr)
+        return EXIT_UNUSABLE
+    if not (args.headless or args.undo):
+        parser.error("use --headless PATH to sort from the terminal, or --undo PATH")
+    try:
+        return _undo(args) if args.undo else _sort(args)
+    except (FolderError, FolderBusyError, ModelError) as exc:
+        print(f"catsort: {exc}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    except KeyboardInterrupt:
+        print("\ncatsort: interrupted; every file is at its old or its new place. "
+              f"Undo what was done with: catsort --undo {args.path}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _undo(args: argparse.Namespace) -> int:
+    result = undo_runs(args.path, args.all)
+    if result.runs == 0:
+        print(f"catsort: nothing to undo in {args.path}", file=sys.stderr)
+        return EXIT_OK
+    copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
+    print(f"Undid {result.runs} run(s): restored {result.restored} files{copies}.", file=sys.stderr)
+    for problem in result.problems:
+        print(f"  problem: {problem}", file=sys.stderr)
+    return EXIT_SOME_FAILED if result.problems else EXIT_OK
+
+
+def _sort(args: argparse.Namespace) -> int:
+    card = ModelCard.load(resolve_card_path(args.model))
+    classifier = Classifier(card)
+    options = SortOptions(args.recursive, args.copy, args.dry_run, args.threshold, args.jobs)
+    human = sys.stderr if args.json else sys.stdout
+    bar = tqdm(unit="photo", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int, record: Record) -> None:
+        bar.total = total
+        bar.update(1)
+        if args.verbose:
+            line = _describe(record)
+            bar.write(line, file=sys.stderr) if not bar.disable else print(line, file=sys.stderr)
+
+    try:
+        summary = sort_folder(args.path, classifier, options, progress)
+    finally:
+        bar.close()
+    if args.report:
+        write_report(summary.records, args.report)
+    if args.json:
+        print(json.dumps(summary_object(summary, card.raw.get("name", card.onnx_path.name)), indent=2, ensure_ascii=False))
+    _print_summary(summary, args, human)
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def _describe(r: Record) -> str:
+    if r.action == "error":
+        return f"FAILED {r.path}: {r.error}"
+    what = "keep" if r.action == "stay" else r.action
+    where = f" -> {r.destination}" if r.destination else ""
+    return f"{what:5} {r.prediction} {r.confidence:.3f} {r.path}{where}"
+
+
+def _print_summary(summary: Summary, args: argparse.Namespace, out) -> None:
+    failed = summary.failed
+    if args.quiet:
+        for r in failed:
+            print(f"FAILED {r.path}: {r.error}", file=sys.stderr)
+        return
+    verb = "would be " if summary.dry_run else ""
+    done = "copied" if args.copy else "moved"
+    cats = sum(1 for r in summary.records if r.action in ("move", "copy") and r.prediction == "cat")
+    dogs = sum(1 for r in summary.records if r.action in ("move", "copy") and r.prediction == "dog")
+    print(
+        f"{len(summary.records)} photos in {summary.folder}: {cats} {verb}{done} to cats/, {dogs} {verb}{done} to dogs/, "
+        f"{summary.count('stay')} kept in place, {len(failed)} failed (threshold {summary.threshold:.3f}).",
+        file=out,
+    )
+    if summary.settled_runs:
+        print(f"Settled {summary.settled_runs} interrupted earlier run(s) first.", file=out)
+    if failed:
+        print("Could not be sorted (left where they are):", file=out)
+        for r in failed:
+            print(f"  {r.path}: {r.error}", file=out)
+    if summary.journal and (cats or dogs):
+        print(f"Undo with: catsort --undo {summary.folder}", file=out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

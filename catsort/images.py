@@ -1,0 +1,99 @@
+"""Open one image file and turn it into the model's input: the single definition of preprocessing.
+
+``train/`` imports this module to build its arrays, so a photo is decoded, rotated, flattened
+onto white and squashed to a square the same way when the model learns and when the app runs it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from pillow_heif import register_heif_opener
+
+register_heif_opener()
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
+)
+"""Files whose name ends in one of these (any case) are treated as photos; everything else is ignored."""
+
+MAX_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
+"""Images declaring more pixels than this are refused before decoding (decompression-bomb guard)."""
+
+
+class ImageError(Exception):
+    """A file that cannot become model input; ``str()`` is a one-line reason for the user."""
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def open_image(path: Path, min_side: int) -> Image.Image:
+    """Decode ``path`` as an upright RGB image whose shorter side is at least ``min_side`` when possible.
+
+    JPEGs are decoded with DCT scaling (``draft``) straight to near ``min_side``: on a 12 MP photo
+    that is several times cheaper than a full decode followed by a resize.
+    """
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(
+                        f"image is {width}x{height} pixels, over the {MAX_PIXELS // 1_000_000} megapixel safety limit"
+                    )
+                if img.format == "JPEG":
+                    img.draft(None, (min_side, min_side))
+                img.load()
+                upright = ImageOps.exif_transpose(img)
+                return _to_rgb(upright)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"image is larger than the {MAX_PIXELS // 1_000_000} megapixel safety limit") from None
+    except UnidentifiedImageError:
+        raise ImageError("not a readable image (unknown or unsupported format)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc).strip() or type(exc).__name__
+        if "truncated" in reason:
+            reason = "image data is truncated (file cut short)"
+        raise ImageError(f"corrupt image: {reason}") from None
+    except MemoryError:
+        raise ImageError("image too large to decode in memory") from None
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to RGB: high bit depths scaled down, transparency flattened onto white."""
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode in ("L", "RGB") and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def to_model_input(img: Image.Image, size: int) -> np.ndarray:
+    """Squash the whole picture to ``size`` x ``size`` (no crop: the training photos were squashed too)."""
+    resized = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def load_image(path: Path, size: int) -> np.ndarray:
+    """The model input for one file, ``uint8[size, size, 3]``, or :class:`ImageError`."""
+    return to_model_input(open_image(path, size), size)

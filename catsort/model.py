@@ -1,0 +1,128 @@
+"""The model card (the contract between ``train/`` and the app) and the onnxruntime session behind it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+SUPPORTED_RESIZE = ("squash",)
+
+
+class ModelError(Exception):
+    """The model or its card cannot be used; ``str()`` says which file and why."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What the app needs to know to run a model: read from the JSON card beside the ONNX file."""
+
+    onnx_path: Path
+    onnx_sha256: str
+    labels: tuple[str, ...]
+    input_size: int
+    resize: str
+    temperature: float
+    threshold: float
+    raw: dict
+
+    @classmethod
+    def load(cls, card_path: Path) -> "ModelCard":
+        try:
+            raw = json.loads(card_path.read_text(encoding="utf-8"))
+            onnx = raw["onnx"]
+            card = cls(
+                onnx_path=card_path.parent / onnx["file"],
+                onnx_sha256=str(onnx["sha256"]),
+                labels=tuple(raw["labels"]),
+                input_size=int(raw["input"]["size"]),
+                resize=str(raw["input"]["resize"]),
+                temperature=float(raw["calibration"]["temperature"]),
+                threshold=float(raw["calibration"]["threshold"]),
+                raw=raw,
+            )
+        except OSError as exc:
+            raise ModelError(f"{card_path}: cannot read model card: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{card_path}: not a valid model card ({type(exc).__name__}: {exc})") from None
+        if set(card.labels) != {"cat", "dog", "other"}:
+            raise ModelError(f"{card_path}: labels must be cat, dog and other, got {list(card.labels)}")
+        if card.resize not in SUPPORTED_RESIZE:
+            raise ModelError(f"{card_path}: unsupported resize mode {card.resize!r}")
+        if not 0.0 < card.temperature:
+            raise ModelError(f"{card_path}: temperature must be positive")
+        return card
+
+
+def shipped_card_path() -> Path:
+    """The card of the model shipped with the app.
+
+    An installed wheel or frozen app has it in ``catsort/assets/`` (pyproject maps the top-level
+    ``assets/`` there); a source checkout, editable install included, has it in ``assets/``.
+    """
+    here = Path(__file__).resolve().parent
+    for folder in (here / "assets", here.parent / "assets"):
+        if (folder / "model.json").is_file():
+            return folder / "model.json"
+    raise ModelError(f"no model shipped with this copy of catsort (looked in {here / 'assets'} and {here.parent / 'assets'})")
+
+
+def resolve_card_path(model: Path | None) -> Path:
+    """``--model`` may name a card (``.json``) or an ONNX file with ``<stem>.json`` or ``model.json`` beside it."""
+    if model is None:
+        return shipped_card_path()
+    if model.suffix.lower() == ".json":
+        return model
+    for candidate in (model.with_suffix(".json"), model.parent / "model.json"):
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"{model}: no model card found (expected {model.with_suffix('.json').name} or model.json beside it)")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Classifier:
+    """Runs the card's ONNX model on batches of uint8 pixels; refuses a model that does not match its card."""
+
+    def __init__(self, card: ModelCard, threads: int | None = None) -> None:
+        try:
+            actual = file_sha256(card.onnx_path)
+        except OSError as exc:
+            raise ModelError(f"{card.onnx_path}: cannot read model: {exc.strerror or exc}") from None
+        if actual != card.onnx_sha256:
+            raise ModelError(
+                f"{card.onnx_path}: sha256 {actual[:12]}… does not match its card ({card.onnx_sha256[:12]}…); "
+                "the model file was changed or belongs to another card"
+            )
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        # Decoding threads share the cores with inference: spinning workers would steal their time.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(str(card.onnx_path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors for malformed graphs
+            raise ModelError(f"{card.onnx_path}: onnxruntime cannot load it: {exc}") from None
+        self._input = self._session.get_inputs()[0].name
+        self.card = card
+
+    def logits(self, pixels: np.ndarray) -> np.ndarray:
+        """``uint8[n, size, size, 3]`` -> uncalibrated logits ``float32[n, labels]``."""
+        return self._session.run(None, {self._input: pixels})[0]
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Temperature-scaled softmax: the calibrated probabilities every threshold is compared with."""
+        z = logits.astype(np.float64) / self.card.temperature
+        z -= z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)

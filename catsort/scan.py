@@ -1,0 +1,53 @@
+"""Find the photo files a run should look at, and only those.
+
+Never our own output (``cats/``, ``dogs/`` at the top), never hidden files or folders (that
+includes the ``.catsort`` journal), never through a symlink: a link is left alone, not followed
+out of the tree and not moved as if it were a photo.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from catsort.images import is_image_name
+
+OUTPUT_FOLDERS = {"cat": "cats", "dog": "dogs"}
+"""Label -> the folder (inside the sorted folder) its photos are moved to."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A folder (or entry) the scan could not look into, with the reason."""
+
+    path: Path
+    reason: str
+
+
+def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
+    """Yield image paths under ``root`` in a stable order (by name), or :class:`Unreadable` entries."""
+    skip_at_top = set(OUTPUT_FOLDERS.values())
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            yield Unreadable(folder, f"cannot read folder: {exc.strerror or exc}")
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith(".") or entry.is_symlink():
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive and not (folder == root and entry.name in skip_at_top):
+                        subfolders.append(Path(entry.path))
+                elif entry.is_file(follow_symlinks=False) and is_image_name(Path(entry.name)):
+                    yield Path(entry.path)
+            except OSError as exc:
+                yield Unreadable(Path(entry.path), f"cannot inspect: {exc.strerror or exc}")
+        stack.extend(reversed(subfolders))

@@ -1,0 +1,1 @@
+"""Training subproject: data -> backbone -> fit -> export -> evaluate. Run as ``python -m train``."""

@@ -1,0 +1,57 @@
+"""``python -m train fit|evaluate|ship``: see README.md for the exact commands behind the shipped model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fit = sub.add_parser("fit", help="train, export to ONNX, calibrate and write the model card into --out")
+    fit.add_argument("--data", type=Path, action="append", required=True, help="folder with Cat/Dog (or cat/dog) images; repeatable")
+    fit.add_argument("--other", type=Path, action="append", default=[], help="folder whose images are all 'other'; repeatable")
+    fit.add_argument("--real", type=Path, required=True, help="real photos in cat/ dog/ other/ for calibration and reporting (never trained on)")
+    fit.add_argument("--out", type=Path, required=True, help="run folder (outside the repository, e.g. runs/main)")
+    fit.add_argument("--backbone", choices=("efficientnet-lite0", "scratch"), default="efficientnet-lite0")
+    fit.add_argument("--epochs", type=int, default=40)
+    fit.add_argument("--aug-views", type=int, default=2, help="augmented copies per training image (pretrained backbone)")
+    ev = sub.add_parser("evaluate", help="metrics and plots of a model on a folder with cat/ dog/ other/ sub-folders")
+    ev.add_argument("folder", type=Path)
+    ev.add_argument("--model", type=Path, help="ONNX file or card (default: the shipped model)")
+    ev.add_argument("--out", type=Path, help="where to write metrics.json and the PNG plots")
+    ship = sub.add_parser("ship", help="copy a run's ONNX + card into assets/, with a baseline run's figures")
+    ship.add_argument("run", type=Path)
+    ship.add_argument("--baseline", type=Path, help="run folder of the scratch baseline")
+    ship.add_argument("--assets", type=Path, default=Path("assets"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    if args.command == "fit":
+        from train.fit import FitOptions, run
+
+        run(FitOptions(args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs))
+    elif args.command == "evaluate":
+        from train.evaluate import main as evaluate
+
+        evaluate(args.folder, args.model, args.out)
+    else:
+        card = json.loads((args.run / "model.json").read_text())
+        if args.baseline:
+            base = json.loads((args.baseline / "model.json").read_text())
+            card["baseline"] = {"model": base["model"], "metrics": base["metrics"], "command": base["command"], "calibration": base["calibration"]}
+        args.assets.mkdir(exist_ok=True)
+        shutil.copyfile(args.run / card["onnx"]["file"], args.assets / card["onnx"]["file"])
+        (args.assets / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+        plots = args.assets / "plots"
+        plots.mkdir(exist_ok=True)
+        for png in ("threshold_coverage.png", "confusion.png", "reliability.png"):
+            shutil.copyfile(args.run / "eval_real_report" / png, plots / png)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Folders -> labelled, cleaned, de-duplicated file lists with a deterministic train/val/test split.
+
+Duplicates are removed *before* splitting (exact bytes, then perceptual hash), so the same picture
+never sits on both sides of the split and the validation figures do not flatter the model.
+The split is decided by content hash, not by order or RNG: the same files always land on the
+same side, whatever machine or folder they are read from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import imagehash
+from PIL import Image
+
+from catsort.images import ImageError, is_image_name, open_image
+
+LABELS = ("cat", "dog", "other")
+_FOLDER_LABELS = {"cat": "cat", "cats": "cat", "dog": "dog", "dogs": "dog", "other": "other", "others": "other"}
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    label: str
+    sha256: str
+    split: str = ""
+
+
+def _label_of(path: Path, root: Path) -> str | None:
+    """Microsoft layout (``Cat/1.jpg``), plain label folders (``cats/x.jpg``) or Kaggle names (``cat.1.jpg``)."""
+    for part in path.relative_to(root).parts[:-1]:
+        if part.lower() in _FOLDER_LABELS:
+            return _FOLDER_LABELS[part.lower()]
+    prefix = path.name.split(".", 1)[0].lower()
+    return _FOLDER_LABELS.get(prefix) if prefix in ("cat", "dog") else None
+
+
+def labelled_files(labelled: list[Path], other: list[Path]) -> list[tuple[Path, str]]:
+    """Every image file under the given folders with its label; ``other`` folders are "other" throughout."""
+    found: list[tuple[Path, str]] = []
+    for root in labelled:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and is_image_name(path) and (label := _label_of(path, root)):
+                found.append((path, label))
+    for root in other:
+        found += [(p, "other") for p in sorted(root.rglob("*")) if p.is_file() and is_image_name(p)]
+    return found
+
+
+def _fingerprint(path: Path) -> tuple[str, str] | str:
+    """(sha256, perceptual hash) of a readable image, or the reason it cannot be used."""
+    data = path.read_bytes()
+    if not data:
+        return "empty file"
+    try:
+        img = open_image(path, 64)
+    except ImageError as exc:
+        return str(exc)
+    return hashlib.sha256(data).hexdigest(), str(imagehash.phash(img.convert("L").resize((64, 64), Image.Resampling.BILINEAR)))
+
+
+def split_of(sha256: str, val_pct: int = 10, test_pct: int = 10) -> str:
+    bucket = int(sha256[:8], 16) % 100
+    return "test" if bucket < test_pct else "val" if bucket < test_pct + val_pct else "train"
+
+
+def clean_and_split(files: list[tuple[Path, str]], val_pct: int = 10, test_pct: int = 10) -> tuple[list[Sample], dict]:
+    """Drop unreadable files and duplicates, then split; returns samples and counts for the model card."""
+    skipped: Counter[str] = Counter()
+    seen_bytes: set[str] = set()
+    seen_look: dict[str, str] = {}
+    samples: list[Sample] = []
+    with ThreadPoolExecutor() as pool:
+        fingerprints = list(pool.map(_fingerprint, [p for p, _ in files]))
+    for (path, label), fp in zip(files, fingerprints):
+        if isinstance(fp, str):
+            skipped["unreadable"] += 1
+            log.info("skip %s: %s", path, fp)
+            continue
+        digest, look = fp
+        if digest in seen_bytes:
+            skipped["exact duplicate"] += 1
+            continue
+        seen_bytes.add(digest)
+        if seen_look.get(look) not in (None, label):
+            skipped["near duplicate with another label"] += 1
+            continue
+        if look in seen_look:
+            skipped["near duplicate"] += 1
+            continue
+        seen_look[look] = label
+        samples.append(Sample(path, label, digest, split_of(digest, val_pct, test_pct)))
+    counts = Counter((s.split, s.label) for s in samples)
+    stats = {
+        "skipped": dict(skipped),
+        "splits": {sp: {lb: counts[(sp, lb)] for lb in LABELS} for sp in ("train", "val", "test")},
+        "fingerprint": hashlib.sha256("".join(sorted(s.sha256 for s in samples)).encode()).hexdigest(),
+    }
+    for reason, n in skipped.items():
+        log.warning("skipped %d files: %s", n, reason)
+    return samples, stats

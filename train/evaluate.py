@@ -1,0 +1,117 @@
+"""Run an ONNX model + card over labelled photos through the app's own pipeline; save metrics and plots."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from catsort.classify import classify_files  # noqa: E402
+from catsort.model import Classifier, ModelCard, resolve_card_path  # noqa: E402
+from train import metrics  # noqa: E402
+from train.data import labelled_files  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def predict_logits(card: ModelCard, files: list[tuple[Path, str]], jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and label indices for the readable files among ``files`` (unreadable ones are logged)."""
+    classifier = Classifier(card)
+    label_of = dict(files)
+    logits, labels = [], []
+    for pred in classify_files([p for p, _ in files], classifier, jobs):
+        if pred.logits is None:
+            log.warning("skip %s: %s", pred.path, pred.error)
+            continue
+        order = [card.labels.index(name) for name in metrics.LABELS]
+        logits.append(np.asarray(pred.logits)[order])
+        labels.append(metrics.LABELS.index(label_of[pred.path]))
+    return np.array(logits, dtype=np.float32), np.array(labels, dtype=int)
+
+
+def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray, out: Path, title: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    confusion = np.array(report["confusion_matrix"]["counts"])
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    ax.imshow(confusion, cmap="Blues")
+    for (i, j), v in np.ndenumerate(confusion):
+        ax.text(j, i, str(v), ha="center", va="center", color="black" if v < confusion.max() / 2 else "white")
+    ax.set_xticks(range(3), metrics.LABELS)
+    ax.set_yticks(range(3), metrics.LABELS)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{title}: confusion")
+    fig.tight_layout()
+    fig.savefig(out / "confusion.png", dpi=110)
+    plt.close(fig)
+
+    t = [row["threshold"] for row in sweep]
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    ax.plot(t, [row["pets_to_right_folder"] for row in sweep], label="pets moved to the right folder")
+    ax.plot(t, [row["other_kept"] for row in sweep], label="other photos left in place")
+    ax.plot(t, [row["moved_share"] for row in sweep], label="share of files moved", linestyle=":")
+    ax2 = ax.twinx()
+    ax2.plot(t, [100 * row["wrong_among_moved"] for row in sweep], color="crimson", label="moved to a wrong folder (%)")
+    ax2.set_ylabel("wrong among moved (%)", color="crimson")
+    threshold = report["at_default_threshold"]["threshold"]
+    ax.axvline(threshold, color="grey", linestyle="--")
+    ax.set_xlabel("confidence threshold")
+    ax.set_ylim(0.5, 1.005)
+    ax.set_title(f"{title}: threshold vs coverage (default {threshold:.3f})")
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "threshold_coverage.png", dpi=110)
+    plt.close(fig)
+
+    conf = probs.max(axis=1)
+    right = probs.argmax(axis=1) == labels
+    edges = np.linspace(1 / 3, 1, 11)
+    idx = np.clip(np.digitize(conf, edges) - 1, 0, 9)
+    mids, accs, counts = [], [], []
+    for b in range(10):
+        sel = idx == b
+        if sel.any():
+            mids.append(conf[sel].mean())
+            accs.append(right[sel].mean())
+            counts.append(int(sel.sum()))
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([1 / 3, 1], [1 / 3, 1], color="grey", linestyle="--", label="perfect calibration")
+    ax.plot(mids, accs, marker="o", label="model")
+    for m, a, c in zip(mids, accs, counts):
+        ax.annotate(str(c), (m, a), fontsize=7, textcoords="offset points", xytext=(3, -9))
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title}: reliability")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "reliability.png", dpi=110)
+    plt.close(fig)
+
+
+def evaluate_files(card: ModelCard, files: list[tuple[Path, str]], out: Path | None, title: str) -> dict:
+    logits, labels = predict_logits(card, files)
+    probs = metrics.softmax(logits, card.temperature)
+    report = metrics.summary(probs, labels, card.threshold)
+    sweep = metrics.sweep(probs, labels)
+    if out is not None:
+        plot(report, sweep, probs, labels, out, title)
+        (out / "metrics.json").write_text(json.dumps({"summary": report, "threshold_sweep": sweep}, indent=2) + "\n")
+    return report
+
+
+def main(folder: Path, model: Path | None, out: Path | None) -> dict:
+    card = ModelCard.load(resolve_card_path(model))
+    files = labelled_files([folder], [])
+    if not files:
+        raise SystemExit(f"{folder}: no labelled images (expected cat/, dog/, other/ sub-folders)")
+    report = evaluate_files(card, files, out, folder.name)
+    print(json.dumps({k: report[k] for k in ("files", "accuracy", "cat_vs_dog_accuracy", "at_default_threshold")}, indent=2))
+    return report

