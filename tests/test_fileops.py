@@ -1,0 +1,171 @@
+"""The journal and the moves behind it: every crash state settles, undo restores, nothing is overwritten."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from catsort.fileops import FileOpError, FolderBusyError, Journal, folder_lock, journals, settle_interrupted
+from catsort.plan import NAME_MAX_BYTES, candidate_names
+from catsort.sort import undo_runs
+from conftest import RED, make_album, photo, tree_hashes
+
+
+def _intent_line(journal: Journal, seq: int, src: Path, dst: Path) -> None:
+    st = os.lstat(src)
+    journal.write(
+        {"seq": seq, "op": "move", "src": journal.rel(src), "dst": journal.rel(dst), "size": st.st_size,
+         "ino": st.st_ino, "dev": st.st_dev, "tmp": journal.rel(dst.with_name(f".catsort-{journal.id}-{seq}.tmp"))},
+        sync=True,
+    )
+
+
+def _crashed(journal: Journal) -> None:
+    journal._file.close()  # no end record, as after kill -9
+
+
+def test_crash_after_journal_before_move(tmp_path: Path) -> None:
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    (tmp_path / "cats").mkdir()
+    _intent_line(journal, 1, tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg")
+    _crashed(journal)
+    assert settle_interrupted(tmp_path) == 1
+    assert tree_hashes(tmp_path) == before
+    assert settle_interrupted(tmp_path) == 0
+    assert undo_runs(tmp_path).problems == []
+    assert tree_hashes(tmp_path) == before
+
+
+def test_crash_between_link_and_unlink(tmp_path: Path) -> None:
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    (tmp_path / "cats").mkdir()
+    src, dst = tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg"
+    _intent_line(journal, 1, src, dst)
+    os.link(src, dst)
+    _crashed(journal)
+    settle_interrupted(tmp_path)
+    assert not src.exists() and dst.exists(), "the move is finished, not duplicated"
+    result = undo_runs(tmp_path)
+    assert result.restored == 1 and result.problems == []
+    assert tree_hashes(tmp_path) == before
+
+
+def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -> None:
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    (tmp_path / "cats").mkdir()
+    src, dst = tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg"
+    _intent_line(journal, 1, src, dst)
+    tmp = dst.with_name(f".catsort-{journal.id}-1.tmp")
+    tmp.write_bytes(src.read_bytes()[:100])
+    _crashed(journal)
+    settle_interrupted(tmp_path)
+    assert not tmp.exists() and not dst.exists() and tree_hashes(tmp_path) == before
+
+
+def test_crash_after_verified_cross_device_copy(tmp_path: Path) -> None:
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    (tmp_path / "cats").mkdir()
+    src, dst = tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg"
+    _intent_line(journal, 1, src, dst)
+    dst.write_bytes(src.read_bytes())  # a separate inode, as on another device
+    import hashlib
+
+    journal.write({"seq": 1, "verified": hashlib.sha256(src.read_bytes()).hexdigest()}, sync=True)
+    _crashed(journal)
+    settle_interrupted(tmp_path)
+    assert not src.exists() and dst.exists()
+    undo_runs(tmp_path)
+    assert tree_hashes(tmp_path) == before
+
+
+def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    journal._file.write('{"seq": 1, "op": "mo')
+    _crashed(journal)
+    settle_interrupted(tmp_path)
+    assert tree_hashes(tmp_path) == before and journals(tmp_path)[0].ended
+
+
+@pytest.mark.parametrize("failure", [errno.EXDEV, errno.EPERM])
+def test_cross_device_and_no_hardlink_filesystems(tmp_path: Path, monkeypatch, failure: int) -> None:
+    """EXDEV: copy, verify, then unlink. EPERM (no hard links, e.g. FAT): check-then-rename."""
+    before = make_album(tmp_path, cats=2, dogs=0, others=0)
+    real_link = os.link
+
+    def link(src, dst, **kw):
+        if failure == errno.EPERM or Path(src).parent != Path(dst).parent:
+            raise OSError(failure, os.strerror(failure))
+        return real_link(src, dst, **kw)
+
+    monkeypatch.setattr(os, "link", link)
+    journal = Journal.start(tmp_path, "move")
+    for name in ("red_0.jpg", "red_1.jpg"):
+        journal.transfer(tmp_path / name, tmp_path / "cats", "move")
+    journal.close()
+    assert sorted(tree_hashes(tmp_path)) == ["cats/red_0.jpg", "cats/red_1.jpg"]
+    assert sorted(tree_hashes(tmp_path).values()) == sorted(before.values())
+    assert not list((tmp_path / "cats").glob(".catsort-*"))
+    assert undo_runs(tmp_path).problems == []
+    assert tree_hashes(tmp_path) == before
+
+
+def test_vanished_file_is_an_error_and_the_run_goes_on(tmp_path: Path) -> None:
+    make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    with pytest.raises(FileOpError, match="cannot read file"):
+        journal.transfer(tmp_path / "gone.jpg", tmp_path / "cats", "move")
+    journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "move")
+    journal.close()
+    assert (tmp_path / "cats" / "red_0.jpg").exists()
+
+
+def test_undo_when_the_name_was_taken_again(tmp_path: Path) -> None:
+    make_album(tmp_path, cats=1, dogs=0, others=0)
+    original = (tmp_path / "red_0.jpg").read_bytes()
+    journal = Journal.start(tmp_path, "move")
+    journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "move")
+    journal.close()
+    photo(RED, seed=42).save(tmp_path / "red_0.jpg")  # the user saved a new photo under the old name
+    newer = (tmp_path / "red_0.jpg").read_bytes()
+    result = undo_runs(tmp_path)
+    assert (tmp_path / "red_0.jpg").read_bytes() == newer
+    assert (tmp_path / "red_0 (1).jpg").read_bytes() == original
+    assert "restored as red_0 (1).jpg" in result.problems[0]
+
+
+def test_empty_run_leaves_no_journal(tmp_path: Path) -> None:
+    Journal.start(tmp_path, "move").close()
+    assert journals(tmp_path) == []
+
+
+def test_one_catsort_per_folder(tmp_path: Path) -> None:
+    with folder_lock(tmp_path):
+        with pytest.raises(FolderBusyError):
+            with folder_lock(tmp_path):
+                pass
+
+
+def test_candidate_names_fit_the_filesystem() -> None:
+    names = candidate_names("é" * 200 + ".jpeg")
+    first, second = next(names), next(names)
+    assert len(first.encode()) <= NAME_MAX_BYTES and len(second.encode()) <= NAME_MAX_BYTES
+    assert second.endswith(" (1).jpeg")
+
+
+def test_journal_is_json_lines_with_inode(tmp_path: Path) -> None:
+    make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "move")
+    journal.close()
+    lines = [json.loads(x) for x in journal.path.read_text().splitlines()]
+    intent = next(x for x in lines if x.get("op") == "move")
+    assert intent["src"] == "red_0.jpg" and intent["dst"] == os.path.join("cats", "red_0.jpg") and intent["ino"] > 0

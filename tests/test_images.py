@@ -1,0 +1,139 @@
+"""Every awkward kind of file a photo folder holds: decoded upright, or refused with one readable line."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catsort.images import ImageError, is_image_name, load_image
+from conftest import BLUE, RED, photo, shared
+
+SIZE = 32
+
+
+def dominant(pixels: np.ndarray) -> int:
+    return int(pixels.reshape(-1, 3).mean(axis=0).argmax())
+
+
+@pytest.mark.parametrize(
+    "name, save",
+    [
+        ("plain.jpg", lambda im, p: im.save(p, quality=90)),
+        ("UPPER.JPEG", lambda im, p: im.save(p, "JPEG")),
+        ("grey.jpg", lambda im, p: im.convert("L").save(p)),
+        ("print.jpg", lambda im, p: im.convert("CMYK").save(p, "JPEG")),
+        ("scan.tif", lambda im, p: im.save(p)),
+        ("old.bmp", lambda im, p: im.save(p)),
+        ("phone.heic", lambda im, p: im.save(p, format="HEIF")),
+        ("web.webp", lambda im, p: im.save(p)),
+        ("café 猫 фото.jpg", lambda im, p: im.save(p)),
+        ("x" * 240 + ".jpg", lambda im, p: im.save(p)),
+    ],
+)
+def test_formats_decode_to_model_input(tmp_path: Path, name: str, save) -> None:
+    path = tmp_path / name
+    save(photo(RED), path)
+    pixels = load_image(path, SIZE)
+    assert pixels.shape == (SIZE, SIZE, 3) and pixels.dtype == np.uint8
+    if not name.startswith("grey"):
+        assert dominant(pixels) == 0
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path: Path) -> None:
+    ramp = np.tile(np.linspace(0, 65535, 64, dtype=np.uint16), (48, 1))
+    Image.fromarray(ramp).save(tmp_path / "deep.png")
+    pixels = load_image(tmp_path / "deep.png", SIZE)
+    row = pixels[SIZE // 2, :, 0].astype(int)
+    assert row[0] < 20 and row[-1] > 235 and np.all(np.diff(row) >= 0)
+
+
+def test_transparency_is_flattened_onto_white(tmp_path: Path) -> None:
+    rgba = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    palette = photo(BLUE, (40, 40)).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    palette.info["transparency"] = list(range(8))[0]
+    palette.save(tmp_path / "palette.png", transparency=0)
+    assert load_image(tmp_path / "clear.png", SIZE).min() == 255
+    assert load_image(tmp_path / "palette.png", SIZE).shape == (SIZE, SIZE, 3)
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".webp"])
+def test_animation_uses_first_frame(tmp_path: Path, suffix: str) -> None:
+    frames = [photo(RED, (60, 40)), photo(BLUE, (60, 40), seed=1)]
+    frames[0].save(tmp_path / f"anim{suffix}", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert dominant(load_image(tmp_path / f"anim{suffix}", SIZE)) == 0
+
+
+_UNDO_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_gives_the_upright_picture(tmp_path: Path, orientation: int) -> None:
+    upright = np.zeros((48, 64, 3), dtype=np.uint8)
+    upright[:24, :32] = RED  # top-left red, bottom-right blue: every flip and turn looks different
+    upright[24:, 32:] = BLUE
+    upright_img = Image.fromarray(upright)
+    stored = upright_img if orientation == 1 else upright_img.transpose(_UNDO_ORIENTATION[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(tmp_path / "o.jpg", exif=exif, quality=95)
+    got = load_image(tmp_path / "o.jpg", SIZE).astype(int)
+    want = np.asarray(upright_img.resize((SIZE, SIZE))).astype(int)
+    assert np.abs(got - want).mean() < 12
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+
+
+def test_bad_files_give_one_line_reasons(tmp_path: Path) -> None:
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "notes.jpg").write_text("this is not a photo\n")
+    photo(RED, (800, 600)).save(tmp_path / "whole.jpg", quality=95)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    _png_header_only(tmp_path / "bomb.png", 30_000, 30_000)
+    expected = {
+        "empty.jpg": "empty file",
+        "notes.jpg": "not a readable image",
+        "cut.jpg": "truncated",
+        "bomb.png": "megapixel",
+    }
+    for name, words in expected.items():
+        with pytest.raises(ImageError) as err:
+            load_image(tmp_path / name, SIZE)
+        message = str(err.value)
+        assert words in message and "\n" not in message, (name, message)
+
+
+def test_missing_file_is_an_error_value(tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="cannot read file"):
+        load_image(tmp_path / "gone.jpg", SIZE)
+
+
+def test_image_names() -> None:
+    assert is_image_name(Path("a.JPG")) and is_image_name(Path("b.heic")) and is_image_name(Path("c.Tiff"))
+    assert not is_image_name(Path("clip.mp4")) and not is_image_name(Path("notes.txt"))
+
+
+def test_real_photos_decode() -> None:
+    folder = shared("real/cat")
+    for path in sorted(folder.glob("*.jpg"))[:5]:
+        assert load_image(path, 224).shape == (224, 224, 3)
