@@ -21,6 +21,9 @@ from PIL import Image
 from catsort.images import ImageError, is_image_name, open_image
 
 LABELS = ("cat", "dog", "other")
+NEAR_DUPLICATE_BITS = 4
+"""Perceptual hashes (64 bits) this close are the same picture re-encoded, resized or lightly edited."""
+_BANDS = NEAR_DUPLICATE_BITS + 1
 _FOLDER_LABELS = {"cat": "cat", "cats": "cat", "dog": "dog", "dogs": "dog", "other": "other", "others": "other"}
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,33 @@ def labelled_files(labelled: list[Path], other: list[Path]) -> list[tuple[Path, 
     return found
 
 
+class _NearIndex:
+    """Finds a stored hash within NEAR_DUPLICATE_BITS of a query without comparing against all.
+
+    Split into NEAR_DUPLICATE_BITS + 1 bands, two hashes that close must agree exactly on at least
+    one band (pigeonhole), so only hashes sharing a band are compared bit by bit.
+    """
+
+    def __init__(self) -> None:
+        self._bands: list[dict[int, list[tuple[int, str]]]] = [{} for _ in range(_BANDS)]
+
+    @staticmethod
+    def _keys(value: int) -> list[int]:
+        width = -(-64 // _BANDS)
+        return [(value >> (i * width)) & ((1 << width) - 1) for i in range(_BANDS)]
+
+    def find(self, value: int) -> str | None:
+        for band, key in zip(self._bands, self._keys(value)):
+            for other, label in band.get(key, ()):
+                if (other ^ value).bit_count() <= NEAR_DUPLICATE_BITS:
+                    return label
+        return None
+
+    def add(self, value: int, label: str) -> None:
+        for band, key in zip(self._bands, self._keys(value)):
+            band.setdefault(key, []).append((value, label))
+
+
 def _fingerprint(path: Path) -> tuple[str, str] | str:
     """(sha256, perceptual hash) of a readable image, or the reason it cannot be used."""
     data = path.read_bytes()
@@ -75,27 +105,28 @@ def clean_and_split(files: list[tuple[Path, str]], val_pct: int = 10, test_pct: 
     """Drop unreadable files and duplicates, then split; returns samples and counts for the model card."""
     skipped: Counter[str] = Counter()
     seen_bytes: set[str] = set()
-    seen_look: dict[str, str] = {}
+    seen_look = _NearIndex()
     samples: list[Sample] = []
     with ThreadPoolExecutor() as pool:
         fingerprints = list(pool.map(_fingerprint, [p for p, _ in files]))
+    readable = []
     for (path, label), fp in zip(files, fingerprints):
         if isinstance(fp, str):
             skipped["unreadable"] += 1
             log.info("skip %s: %s", path, fp)
-            continue
-        digest, look = fp
+        else:
+            readable.append((fp, path, label))
+    # Content order, not folder order: which copy of a duplicate survives must not depend on paths.
+    for (digest, look), path, label in sorted(readable, key=lambda item: (item[0][0], str(item[1]))):
         if digest in seen_bytes:
             skipped["exact duplicate"] += 1
             continue
         seen_bytes.add(digest)
-        if seen_look.get(look) not in (None, label):
-            skipped["near duplicate with another label"] += 1
+        near = seen_look.find(int(look, 16))
+        if near is not None:
+            skipped["near duplicate" if near == label else "near duplicate with another label"] += 1
             continue
-        if look in seen_look:
-            skipped["near duplicate"] += 1
-            continue
-        seen_look[look] = label
+        seen_look.add(int(look, 16), label)
         samples.append(Sample(path, label, digest, split_of(digest, val_pct, test_pct)))
     counts = Counter((s.split, s.label) for s in samples)
     stats = {

@@ -1,0 +1,68 @@
+"""The Keras port of EfficientNet-Lite0 and a smoke run of the whole training pipeline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import BLUE, GREEN, RED, REPO, photo, shared
+
+pytest.importorskip("tensorflow", reason="needs the [train] extra")
+
+from catsort.images import load_image  # noqa: E402
+from train.backbone import IMAGENET_CAT_CLASSES, IMAGENET_DOG_CLASSES, pretrained_backbone  # noqa: E402
+from train.port_reference import probe_images  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return pretrained_backbone()
+
+
+def test_port_matches_the_original_pytorch_network(backbone) -> None:
+    reference = np.load(REPO / "tests" / "data" / "efficientnet_lite0_reference.npz")
+    _, logits = backbone.predict(probe_images(), verbose=0)
+    np.testing.assert_allclose(logits, reference["logits"], atol=2e-3)
+    assert (np.argsort(-logits, axis=1)[:, :5] == reference["top5"]).all()
+
+
+def test_imagenet_head_knows_real_cats_and_dogs(backbone) -> None:
+    real = shared("real")
+    for label, classes in (("cat", IMAGENET_CAT_CLASSES), ("dog", IMAGENET_DOG_CLASSES)):
+        photos = sorted((real / label).glob("*.jpg"))[:12]
+        _, logits = backbone.predict(np.stack([load_image(p, 224) for p in photos]), verbose=0)
+        top = logits.argmax(axis=1)
+        assert np.isin(top, list(classes)).mean() >= 0.75, (label, top)
+
+
+def _tiny_dataset(root: Path) -> None:
+    for folder, colour, n in (("pets/Cat", RED, 12), ("pets/Dog", BLUE, 12), ("other/misc", GREEN, 12),
+                              ("real/cat", RED, 4), ("real/dog", BLUE, 4), ("real/other", GREEN, 4)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            photo(colour, (180, 180), seed=hash((folder, i)) % 10_000).save(root / folder / f"{i}.jpg", quality=75)
+    (root / "pets/Cat/666.jpg").write_bytes(b"")
+
+
+def test_fit_export_card_smoke(tmp_path: Path) -> None:
+    """A few steps of the real pipeline: features, head, ONNX export with parity, calibration, card."""
+    from train.fit import FitOptions, run
+
+    _tiny_dataset(tmp_path)
+    card = run(FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", epochs=2, aug_views=1))
+    assert card["onnx_parity_max_abs_diff"] <= 1e-4
+    assert card["training_data"]["skipped"] == {"unreadable": 1}
+    assert set(card["metrics"]) == {"real_report_half", "real_calibration_half", "petimages_other_test_split"}
+    assert (tmp_path / "run" / "eval_real_report" / "threshold_coverage.png").stat().st_size > 1000
+
+    from catsort.classify import classify_files
+    from catsort.model import Classifier, ModelCard
+
+    loaded = ModelCard.load(tmp_path / "run" / "model.json")
+    assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
+    preds = list(classify_files(sorted((tmp_path / "real").rglob("*.jpg")), Classifier(loaded)))
+    assert all(p.probabilities is not None and abs(sum(p.probabilities) - 1) < 1e-6 for p in preds)
+    assert json.loads((tmp_path / "run" / "model.json").read_text())["labels"] == ["cat", "dog", "other"]
