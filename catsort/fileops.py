@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from catsort.checksum import file_sha256
 from catsort.plan import candidate_names
 
 JOURNAL_FOLDER = ".catsort"
@@ -40,14 +41,6 @@ class FolderBusyError(Exception):
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _fsync_folder(path: Path) -> None:
@@ -95,7 +88,7 @@ def _copy_verified(src: Path, dst: Path, tmp: Path) -> str:
         os.fsync(fout.fileno())
     shutil.copystat(src, tmp)
     expected = digest.hexdigest()
-    if tmp.stat().st_size != src.stat().st_size or _sha256(tmp) != expected:
+    if tmp.stat().st_size != src.stat().st_size or file_sha256(tmp) != expected:
         tmp.unlink()
         raise FileOpError("copy verification failed: the copy differs from the original")
     return expected
@@ -255,12 +248,12 @@ def _is_ours(intent: Intent, dst: Path, st: os.stat_result) -> bool:
     """Is the file now at ``dst`` the one this intent put there (same inode, or same verified bytes)?"""
     if (st.st_ino, st.st_dev) == (intent.ino, intent.dev):
         return True
-    return intent.sha256 is not None and st.st_size == intent.size and _sha256(dst) == intent.sha256
+    return intent.sha256 is not None and st.st_size == intent.size and file_sha256(dst) == intent.sha256
 
 
 def _same_file(a: Path, b: Path) -> bool:
     sa, sb = os.lstat(a), os.lstat(b)
-    return (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev) or (sa.st_size == sb.st_size and _sha256(a) == _sha256(b))
+    return (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev) or (sa.st_size == sb.st_size and file_sha256(a) == file_sha256(b))
 
 
 def _remove_tmp(root: Path, intent: Intent) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from catsort.checksum import file_sha256
 
 SUPPORTED_RESIZE = ("squash",)
 
@@ -81,14 +82,6 @@ def resolve_card_path(model: Path | None) -> Path:
         if candidate.is_file():
             return candidate
     raise ModelError(f"{model}: no model card found (expected {model.with_suffix('.json').name} or model.json beside it)")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class Classifier:

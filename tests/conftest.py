@@ -47,7 +47,7 @@ def write_colour_model(folder: Path, threshold: float = 0.6) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    from catsort.model import file_sha256
+    from catsort.checksum import file_sha256
 
     size = 32
     weights = np.array([[0.1, -0.05, -0.05], [-0.05, -0.05, 0.1], [-0.05, 0.1, -0.05]], dtype=np.float32)  # rows: R, G, B

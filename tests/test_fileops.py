@@ -28,11 +28,18 @@ def _crashed(journal: Journal) -> None:
     journal._file.close()  # no end record, as after kill -9
 
 
+def _move_announced(folder: Path) -> tuple[dict[str, str], Journal, Path, Path]:
+    """An album whose first cat's move is journaled (and fsynced) but not yet carried out."""
+    before = make_album(folder, cats=1, dogs=0, others=0)
+    journal = Journal.start(folder, "move")
+    (folder / "cats").mkdir()
+    src, dst = folder / "red_0.jpg", folder / "cats" / "red_0.jpg"
+    _intent_line(journal, 1, src, dst)
+    return before, journal, src, dst
+
+
 def test_crash_after_journal_before_move(tmp_path: Path) -> None:
-    before = make_album(tmp_path, cats=1, dogs=0, others=0)
-    journal = Journal.start(tmp_path, "move")
-    (tmp_path / "cats").mkdir()
-    _intent_line(journal, 1, tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg")
+    before, journal, _, _ = _move_announced(tmp_path)
     _crashed(journal)
     assert settle_interrupted(tmp_path) == 1
     assert tree_hashes(tmp_path) == before
@@ -42,11 +49,7 @@ def test_crash_after_journal_before_move(tmp_path: Path) -> None:
 
 
 def test_crash_between_link_and_unlink(tmp_path: Path) -> None:
-    before = make_album(tmp_path, cats=1, dogs=0, others=0)
-    journal = Journal.start(tmp_path, "move")
-    (tmp_path / "cats").mkdir()
-    src, dst = tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg"
-    _intent_line(journal, 1, src, dst)
+    before, journal, src, dst = _move_announced(tmp_path)
     os.link(src, dst)
     _crashed(journal)
     settle_interrupted(tmp_path)
@@ -57,11 +60,7 @@ def test_crash_between_link_and_unlink(tmp_path: Path) -> None:
 
 
 def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -> None:
-    before = make_album(tmp_path, cats=1, dogs=0, others=0)
-    journal = Journal.start(tmp_path, "move")
-    (tmp_path / "cats").mkdir()
-    src, dst = tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg"
-    _intent_line(journal, 1, src, dst)
+    before, journal, src, dst = _move_announced(tmp_path)
     tmp = dst.with_name(f".catsort-{journal.id}-1.tmp")
     tmp.write_bytes(src.read_bytes()[:100])
     _crashed(journal)
@@ -70,11 +69,7 @@ def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -
 
 
 def test_crash_after_verified_cross_device_copy(tmp_path: Path) -> None:
-    before = make_album(tmp_path, cats=1, dogs=0, others=0)
-    journal = Journal.start(tmp_path, "move")
-    (tmp_path / "cats").mkdir()
-    src, dst = tmp_path / "red_0.jpg", tmp_path / "cats" / "red_0.jpg"
-    _intent_line(journal, 1, src, dst)
+    before, journal, src, dst = _move_announced(tmp_path)
     dst.write_bytes(src.read_bytes())  # a separate inode, as on another device
     import hashlib
 

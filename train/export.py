@@ -15,7 +15,7 @@ import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
-from catsort.model import file_sha256
+from catsort.checksum import file_sha256
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4

