@@ -42,7 +42,7 @@ class FitOptions:
     backbone: str = "efficientnet-lite0"
     aug_views: int = 2
     epochs: int = 40
-    scratch_size: int = 96
+    scratch_size: int = 64
     max_wrong: float = 0.005
     seed: int = 0
 
@@ -167,6 +167,9 @@ def run(opts: FitOptions) -> dict:
     val = [s for s in samples if s.split == "val"]
     test = [s for s in samples if s.split == "test"]
     calib, report = _real_halves(opts.real)
+    for name, part in (("train", train), ("validation", val), ("test", test), ("real calibration", calib), ("real report", report)):
+        if not part:
+            raise SystemExit(f"the {name} split is empty: too few distinct images to train and evaluate")
     log.info("train %d, val %d, test %d, real calibration %d, real report %d", len(train), len(val), len(test), len(calib), len(report))
 
     if opts.backbone == "scratch":

@@ -42,7 +42,7 @@ def assemble(backbone: keras.Model, head: keras.Model) -> keras.Model:
     return keras.Model(pixels, head([features, mass]), name="catsort")
 
 
-def build_scratch(size: int = 96) -> keras.Model:
+def build_scratch(size: int = 64) -> keras.Model:
     """The classic from-scratch Keras CNN, as a baseline that shows what transfer learning buys."""
     pixels = keras.Input((size, size, 3), dtype="uint8", name="pixels")
     x = layers.Lambda(lambda t: keras.ops.cast(t, "float32"), name="to_float")(pixels)
