@@ -107,19 +107,22 @@ def _sort(args: argparse.Namespace) -> int:
     classifier = Classifier(card)
     options = SortOptions(args.recursive, args.copy, args.dry_run, args.threshold, args.jobs)
     human = sys.stderr if args.json else sys.stdout
-    bar = tqdm(unit="photo", disable=args.quiet or not sys.stderr.isatty(), file=sys.stderr, dynamic_ncols=True)
+    show_bar = not args.quiet and sys.stderr.isatty()
+    bar: tqdm | None = None
 
     def progress(done: int, total: int, record: Record) -> None:
-        bar.total = total
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="photo", disable=not show_bar, file=sys.stderr, dynamic_ncols=True)
         bar.update(1)
         if args.verbose:
-            line = _describe(record)
-            bar.write(line, file=sys.stderr) if not bar.disable else print(line, file=sys.stderr)
+            bar.write(_describe(record), file=sys.stderr)
 
     try:
         summary = sort_folder(args.path, classifier, options, progress)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if args.report:
         write_report(summary.records, args.report)
     if args.json:
