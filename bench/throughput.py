@@ -1,11 +1,11 @@
 """Throughput and memory of ``catsort --dry-run`` against decode-only, measured in one run.
 
-    python bench/throughput.py [--folder DIR] [--files 120] [--repeat 3] [--memory]
+    python bench/throughput.py [--folder DIR] [--files 300] [--repeat 3] [--memory]
 
 Prints, for phone-size JPEGs (4032x3024, quality 90, EXIF orientation) and for small ones
 (500x375): decode-only files/s (the app's own loader, same draft settings, all cores), catsort
 ``--dry-run`` end-to-end files/s (a fresh process: start-up and model load included), their ratio,
-and peak RSS. ``--memory`` also sorts 1,000 and 20,000 files (hard links to the same photos, so
+and peak RSS (VmHWM, Linux). ``--memory`` also sorts 1,000 and 20,000 files (hard links to the same photos, so
 the disk holds only the originals) and compares peak RSS. Absolute figures swing +-40% on shared
 machines; ratios within one run are what to compare.
 """
@@ -25,6 +25,15 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
+SORT = """
+import sys
+from catsort.cli import main
+code = main(sys.argv[1:])
+# Peak RSS of this process image only (ru_maxrss would include the parent's pages copied by fork).
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+sys.stderr.write(f"PEAK_KB {hwm.split()[1]}\\n")
+sys.exit(code)
+"""
 DECODE_ONLY = """
 import sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -73,22 +82,20 @@ def linked_copies(source: Path, folder: Path, count: int) -> Path:
     return folder
 
 
-def child(args: list[str]) -> tuple[str, float, float]:
-    """Run ``python ARGS`` in a fresh process; return its stdout, wall seconds and its own peak RSS (MB)."""
+def child(args: list[str]) -> tuple[str, str, float]:
+    """Run ``python ARGS`` in a fresh process; return its stdout, stderr and wall seconds."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO)
     if proc.returncode not in (0, 1):  # 1: some files unreadable, still a complete run
-        raise SystemExit(f"python {' '.join(args)} failed ({proc.returncode}): {err[-500:]}")
-    return out, wall, usage.ru_maxrss / 1024
+        raise SystemExit(f"python {' '.join(args)} failed ({proc.returncode}): {proc.stderr[-500:]}")
+    return proc.stdout, proc.stderr, time.perf_counter() - start
 
 
 def sort_dry_run(folder: Path, jobs: int) -> tuple[int, float, float]:
-    out, wall, rss = child(["-m", "catsort", "--headless", str(folder), "--dry-run", "--json", "-q", "--jobs", str(jobs)])
-    return json.loads(out)["files"], wall, rss
+    """(files, wall seconds, peak RSS MB) of one ``catsort --headless --dry-run`` process."""
+    out, err, wall = child(["-c", SORT, "--headless", str(folder), "--dry-run", "--json", "-q", "--jobs", str(jobs)])
+    peak_kb = int(err.rsplit("PEAK_KB", 1)[1].split()[0])
+    return json.loads(out)["files"], wall, peak_kb / 1024
 
 
 def measure(folder: Path, size: int, jobs: int) -> dict:
@@ -113,7 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, help="use these photos instead of generated phone JPEGs")
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench", help="where generated photos are kept")
-    parser.add_argument("--files", type=int, default=120)
+    parser.add_argument("--files", type=int, default=300, help="phone photos (enough that start-up and model load are a small share)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--memory", action="store_true", help="also compare peak RSS at 1,000 and 20,000 files")

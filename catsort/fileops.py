@@ -207,15 +207,13 @@ class Journal:
             )
             try:
                 self._carry_out(src, dst, tmp, seq, op)
-            except FileExistsError:
+            except (OSError, FileOpError) as exc:
                 self.write({"seq": seq, "abandoned": True}, sync=False)
-                continue
-            except OSError as exc:
-                self.write({"seq": seq, "abandoned": True}, sync=False)
+                if isinstance(exc, FileExistsError):
+                    continue  # the name was taken meanwhile: try the next one
+                if isinstance(exc, FileOpError):
+                    raise
                 raise FileOpError(f"cannot {op} to {folder.name}/: {exc.strerror or exc}") from None
-            except FileOpError:
-                self.write({"seq": seq, "abandoned": True}, sync=False)
-                raise
             self.write({"seq": seq, "done": True}, sync=False)
             return dst
         raise AssertionError("candidate_names is endless")

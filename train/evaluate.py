@@ -24,12 +24,12 @@ def predict_logits(card: ModelCard, files: list[tuple[Path, str]], jobs: int | N
     """Logits and label indices for the readable files among ``files`` (unreadable ones are logged)."""
     classifier = Classifier(card)
     label_of = dict(files)
+    order = [card.labels.index(name) for name in metrics.LABELS]
     logits, labels = [], []
     for pred in classify_files([p for p, _ in files], classifier, jobs):
         if pred.logits is None:
             log.warning("skip %s: %s", pred.path, pred.error)
             continue
-        order = [card.labels.index(name) for name in metrics.LABELS]
         logits.append(np.asarray(pred.logits)[order])
         labels.append(metrics.LABELS.index(label_of[pred.path]))
     return np.array(logits, dtype=np.float32), np.array(labels, dtype=int)

@@ -18,6 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from catsort.checksum import file_sha256
 from catsort.images import load_image
 from train import metrics
 from train.data import Sample, clean_and_split, labelled_files, split_of
@@ -59,13 +60,9 @@ def _samples(opts: FitOptions) -> tuple[list[Sample], dict]:
 
 def _real_halves(real: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
     """Real photos split by content hash: one half calibrates, the other is only ever reported on."""
-    import hashlib
-
-    files = labelled_files([real], [])
     calib, report = [], []
-    for path, label in files:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        (calib if split_of(digest, 50, 0) == "val" else report).append((path, label))
+    for path, label in labelled_files([real], []):
+        (calib if split_of(file_sha256(path), 50, 0) == "val" else report).append((path, label))
     return calib, report
 
 
