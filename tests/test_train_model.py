@@ -48,12 +48,15 @@ def _tiny_dataset(root: Path) -> None:
     (root / "pets/Cat/666.jpg").write_bytes(b"")
 
 
-def test_fit_export_card_smoke(tmp_path: Path) -> None:
-    """A few steps of the real pipeline: features, head, ONNX export with parity, calibration, card."""
+@pytest.mark.parametrize("backbone", ["efficientnet-lite0", "scratch"])
+def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
+    """A few steps of the real pipeline: features or images, fit, ONNX export with parity, calibration, card."""
     from train.fit import FitOptions, run
 
     _tiny_dataset(tmp_path)
-    card = run(FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", epochs=2, aug_views=1))
+    opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2)
+    card = run(opts)
+    assert card["name"] == f"catsort-{backbone}"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert card["training_data"]["skipped"] == {"unreadable": 1}
     assert set(card["metrics"]) == {"real_report_half", "real_calibration_half", "petimages_other_test_split"}
