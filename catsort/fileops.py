@@ -176,13 +176,15 @@ class Journal:
         """Mark the run complete; a run that touched nothing leaves no journal (nothing to undo)."""
         if self._touched:
             self.write({"end": _now()}, sync=True)
-            self._file.close()
-        else:
-            self._file.close()
+        self._file.close()
+        if not self._touched:
             self.path.unlink()
 
     def abort(self) -> None:
         """After an interruption: settle whatever operation was cut short, then mark the run ended."""
+        if not self._touched:
+            self.close()
+            return
         self._file.close()
         settle(self.root, JournalState.read(self.path))
 

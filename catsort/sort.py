@@ -134,7 +134,8 @@ def undo_runs(root: Path, all_runs: bool = False) -> UndoSummary:
     result = UndoSummary()
     with folder_lock(root):
         settle_interrupted(root)
-        pending = [j for j in journals(root) if not j.undone]
+        # A run killed before its first move leaves a journal with nothing in it: nothing to undo there.
+        pending = [j for j in journals(root) if not j.undone and j.intents]
         for state in reversed(pending if all_runs else pending[-1:]):
             done = undo(root, state)
             result.runs += 1

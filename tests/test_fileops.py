@@ -137,9 +137,18 @@ def test_undo_when_the_name_was_taken_again(tmp_path: Path) -> None:
     assert "restored as red_0 (1).jpg" in result.problems[0]
 
 
-def test_empty_run_leaves_no_journal(tmp_path: Path) -> None:
-    Journal.start(tmp_path, "move").close()
-    assert journals(tmp_path) == []
+def test_empty_runs_leave_nothing_to_undo(tmp_path: Path) -> None:
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "move")
+    journal.close()
+    Journal.start(tmp_path, "move").close()  # a run that moved nothing
+    Journal.start(tmp_path, "move").abort()  # interrupted before its first move
+    _crashed(Journal.start(tmp_path, "move"))  # killed before its first move
+    assert settle_interrupted(tmp_path) == 1
+    result = undo_runs(tmp_path)  # must undo the run that moved something, not an empty one
+    assert (result.runs, result.restored) == (1, 1)
+    assert tree_hashes(tmp_path) == before
 
 
 def test_one_catsort_per_folder(tmp_path: Path) -> None:
