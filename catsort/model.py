@@ -84,6 +84,17 @@ def resolve_card_path(model: Path | None) -> Path:
     raise ModelError(f"{model}: no model card found (expected {model.with_suffix('.json').name} or model.json beside it)")
 
 
+def calibrated_probabilities(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Temperature-scaled softmax: the probabilities every threshold is compared with.
+
+    One definition for the app and for ``train/``, so calibration is fitted on exactly what runs.
+    """
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 class Classifier:
     """Runs the card's ONNX model on batches of uint8 pixels; refuses a model that does not match its card."""
 
@@ -114,8 +125,4 @@ class Classifier:
         return self._session.run(None, {self._input: pixels})[0]
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
-        """Temperature-scaled softmax: the calibrated probabilities every threshold is compared with."""
-        z = logits.astype(np.float64) / self.card.temperature
-        z -= z.max(axis=-1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=-1, keepdims=True)
+        return calibrated_probabilities(logits, self.card.temperature)

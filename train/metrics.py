@@ -8,15 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from catsort.model import calibrated_probabilities as softmax
+
 LABELS = ("cat", "dog", "other")
 CAT, DOG, OTHER = range(3)
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def decisions(probs: np.ndarray, threshold: float) -> np.ndarray:
