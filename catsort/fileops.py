@@ -176,8 +176,9 @@ class Journal:
         """Mark the run complete; a run that touched nothing leaves no journal (nothing to undo)."""
         if self._touched:
             self.write({"end": _now()}, sync=True)
-        self._file.close()
-        if not self._touched:
+            self._file.close()
+        else:
+            self._file.close()
             self.path.unlink()
 
     def abort(self) -> None:

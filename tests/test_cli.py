@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from catsort.cli import main
-from conftest import GREEN, RED, make_album, photo, shared, tree_hashes
+from conftest import RED, make_album, photo, shared, tree_hashes
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:

@@ -203,7 +203,7 @@ def run(opts: FitOptions) -> dict:
             "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__,
         },
     }
-    card_model = write_card(card_path, onnx_path, fields)
+    write_card(card_path, onnx_path, fields)
     from catsort.model import ModelCard
 
     logits, labels = predict_logits(ModelCard.load(card_path), calib)
