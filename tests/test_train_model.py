@@ -54,7 +54,8 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     from train.fit import FitOptions, run
 
     _tiny_dataset(tmp_path)
-    opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2)
+    opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,
+                      sizes=(224, 256))
     card = run(opts)
     assert card["name"] == f"catsort-{backbone}"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
@@ -66,6 +67,8 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     from catsort.model import Classifier, ModelCard
 
     loaded = ModelCard.load(tmp_path / "run" / "model.json")
+    if backbone != "scratch":
+        assert loaded.input_size == card["model"]["inference_input_size"] in (224, 256)
     assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
     preds = list(classify_files(sorted((tmp_path / "real").rglob("*.jpg")), Classifier(loaded)))
     assert all(p.probabilities is not None and abs(sum(p.probabilities) - 1) < 1e-6 for p in preds)

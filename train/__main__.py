@@ -10,6 +10,8 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
+    from train.fit import FitOptions, run
+
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="train, export to ONNX, calibrate and write the model card into --out")
@@ -20,6 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("--backbone", choices=("efficientnet-lite0", "scratch"), default="efficientnet-lite0")
     fit.add_argument("--epochs", type=int, default=40)
     fit.add_argument("--aug-views", type=int, default=2, help="augmented copies per training image (pretrained backbone)")
+    fit.add_argument(
+        "--sizes", type=int, nargs="+", default=list(FitOptions.sizes),
+        help="candidate inference input sizes (pretrained backbone), chosen by real-photo likelihood",
+    )
     ev = sub.add_parser("evaluate", help="metrics and plots of a model on a folder with cat/ dog/ other/ sub-folders")
     ev.add_argument("folder", type=Path)
     ev.add_argument("--model", type=Path, help="ONNX file or card (default: the shipped model)")
@@ -32,9 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     if args.command == "fit":
-        from train.fit import FitOptions, run
-
-        run(FitOptions(args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs))
+        run(FitOptions(args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs, sizes=tuple(args.sizes)))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate
 

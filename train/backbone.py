@@ -56,8 +56,8 @@ def normalise(pixels):
     return x
 
 
-def build_backbone(input_size: int = INPUT_SIZE) -> keras.Model:
-    """uint8 pixels -> (pooled 1280-d features, ImageNet-1k logits)."""
+def build_backbone(input_size: int | None = INPUT_SIZE) -> keras.Model:
+    """uint8 pixels -> (pooled 1280-d features, ImageNet-1k logits); ``None`` takes any size."""
     pixels = keras.Input((input_size, input_size, 3), dtype="uint8", name="pixels")
     x = layers.Lambda(lambda t: keras.ops.cast(t, "float32"), name="to_float")(pixels)
     x = normalise(x)
@@ -110,7 +110,7 @@ def load_imagenet_weights(model: keras.Model, state: dict[str, np.ndarray] | Non
         raise ValueError(f"checkpoint tensors with no Keras layer: {sorted(missing)[:5]}")
 
 
-def pretrained_backbone(input_size: int = INPUT_SIZE) -> keras.Model:
+def pretrained_backbone(input_size: int | None = INPUT_SIZE) -> keras.Model:
     model = build_backbone(input_size)
     load_imagenet_weights(model)
     return model

