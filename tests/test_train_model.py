@@ -55,7 +55,7 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
 
     _tiny_dataset(tmp_path)
     opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,
-                      sizes=(224, 256))
+                      sizes=(224, 256), fine_tune_rounds=2, steps_per_round=2)
     card = run(opts)
     assert card["name"] == f"catsort-{backbone}"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
@@ -68,6 +68,7 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
 
     loaded = ModelCard.load(tmp_path / "run" / "model.json")
     if backbone != "scratch":
+        assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
         assert loaded.input_size == card["model"]["inference_input_size"] in (224, 256)
     assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
     preds = list(classify_files(sorted((tmp_path / "real").rglob("*.jpg")), Classifier(loaded)))

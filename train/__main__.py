@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> None:
         "--sizes", type=int, nargs="+", default=list(FitOptions.sizes),
         help="candidate inference input sizes (pretrained backbone), chosen by real-photo likelihood",
     )
+    fit.add_argument(
+        "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
+        help="at most this many rounds of 300 steps fine-tuning the top blocks (0: frozen backbone)",
+    )
     ev = sub.add_parser("evaluate", help="metrics and plots of a model on a folder with cat/ dog/ other/ sub-folders")
     ev.add_argument("folder", type=Path)
     ev.add_argument("--model", type=Path, help="ONNX file or card (default: the shipped model)")
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     if args.command == "fit":
-        run(FitOptions(args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs, sizes=tuple(args.sizes)))
+        run(FitOptions(args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs, sizes=tuple(args.sizes), fine_tune_rounds=args.fine_tune_rounds))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate
 

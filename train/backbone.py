@@ -116,6 +116,27 @@ def pretrained_backbone(input_size: int | None = INPUT_SIZE) -> keras.Model:
     return model
 
 
+TOP_CUT = "_blocks.13.add"
+"""Where the backbone splits for fine-tuning: the last two blocks and the head convolution train."""
+_TOP_TRAINABLE = ("_blocks.14.", "_blocks.15.", "_conv_head")
+
+
+def split_for_fine_tuning(backbone: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(bottom: pixels -> block-13 maps, frozen; top: maps -> (features, ImageNet logits)).
+
+    The two share layers with ``backbone``, so training ``top`` updates ``backbone`` in place.
+    Only the top's convolutions train: batch-norm statistics stay ImageNet's (batches of cached
+    maps from one domain would drag them away from what real photos need), and so does the
+    ImageNet classifier, whose cat / dog mass serves as the distillation target.
+    """
+    cut = backbone.get_layer(TOP_CUT).output
+    bottom = keras.Model(backbone.input, cut, name="bottom")
+    top = keras.Model(cut, backbone.output, name="top")
+    for layer in top.layers:
+        layer.trainable = layer.name.startswith(_TOP_TRAINABLE) and not isinstance(layer, layers.BatchNormalization)
+    return bottom, top
+
+
 def imagenet_pet_log_mass(logits):
     """ImageNet logits -> log of the (cat, dog, neither) probability mass, a 3-way summary we can keep."""
     ops = keras.ops

@@ -1,7 +1,8 @@
-"""Run the frozen pretrained backbone once over every training image (and augmented views of it).
+"""Run the frozen lower part of the backbone once over every training image (and augmented views).
 
-The head is then fitted on these cached features in seconds per epoch instead of hours: on this
-2-core CPU that is what makes transfer learning affordable. Decoding goes through the app's loader.
+Its output maps are cached; the head and the fine-tuned top blocks then train on them in minutes
+per epoch instead of hours: on this 2-core CPU that is what makes fine-tuning affordable.
+Decoding goes through the app's loader.
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ def _views(path: Path, size: int, n_aug: int, seed: int) -> np.ndarray | None:
 
 
 def extract(
-    backbone_onnx: Path, paths: list[Path], size: int, n_aug: int = 0, batch: int = 32, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (features[n, 1+n_aug, F], imagenet_logits[n, 1+n_aug, 1000], ok[n]) for ``paths``."""
-    session = ort.InferenceSession(str(backbone_onnx), providers=["CPUExecutionProvider"])
+    onnx_path: Path, paths: list[Path], size: int, n_aug: int = 0, batch: int = 32, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (float16 output[n, 1+n_aug, ...] of the ONNX's single output, ok[n]) for ``paths``."""
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     views_per = 1 + n_aug
-    feats: list[np.ndarray] = []
-    logits: list[np.ndarray] = []
+    outputs: list[np.ndarray] = []
     ok = np.zeros(len(paths), dtype=bool)
     with ThreadPoolExecutor(2) as pool:
         chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
@@ -50,7 +50,7 @@ def extract(
             return [_views(p, size, n_aug, seed * 1_000_003 + start + j) for j, p in enumerate(chunks[chunk_index])]
 
         window: deque[Future] = deque(pool.submit(decode, i) for i in range(min(4, len(chunks))))
-        for ci in tqdm(range(len(chunks)), desc="features", mininterval=10):
+        for ci in tqdm(range(len(chunks)), desc="backbone", mininterval=10):
             decoded = window.popleft().result()
             if ci + len(window) + 1 < len(chunks):
                 window.append(pool.submit(decode, ci + len(window) + 1))
@@ -59,8 +59,6 @@ def extract(
                 ok[ci * batch + j] = d is not None
             if not good:
                 continue
-            x = np.concatenate(good)
-            f, z = session.run(None, {name: x})
-            feats.append(f.reshape(len(good), views_per, -1))
-            logits.append(z.reshape(len(good), views_per, -1).astype(np.float16))
-    return np.concatenate(feats), np.concatenate(logits), ok
+            (out,) = session.run(None, {name: np.concatenate(good)})
+            outputs.append(out.reshape(len(good), views_per, *out.shape[1:]).astype(np.float16))
+    return np.concatenate(outputs), ok

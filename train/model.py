@@ -42,6 +42,18 @@ def assemble(backbone: keras.Model, head: keras.Model) -> keras.Model:
     return keras.Model(pixels, head([features, mass]), name="catsort")
 
 
+def fine_tuning_model(top: keras.Model, head: keras.Model) -> keras.Model:
+    """Block-13 maps -> (three-way logits, the network's own ImageNet cat/dog/other log-mass).
+
+    The second output is trained to stay at the frozen network's value (distillation): fitting the
+    squashed 180 px photos must not erase what the ImageNet head knows about real ones.
+    """
+    maps = keras.Input(top.input.shape[1:], name="maps")
+    features, imagenet_logits = top(maps, training=False)
+    mass = layers.Lambda(imagenet_pet_log_mass, name="imagenet_mass")(imagenet_logits)
+    return keras.Model(maps, [head([features, mass]), mass], name="fine_tuning")
+
+
 def build_scratch(size: int = 64) -> keras.Model:
     """The classic from-scratch Keras CNN, as a baseline that shows what transfer learning buys."""
     pixels = keras.Input((size, size, 3), dtype="uint8", name="pixels")
