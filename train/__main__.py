@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter buries the training log
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
         help="at most this many rounds of 300 steps fine-tuning the top blocks (0: frozen backbone)",
     )
+    fit.add_argument("--fine-tune-lr", type=float, default=FitOptions.fine_tune_lr, help="Adam learning rate of the fine-tuning")
     ev = sub.add_parser("evaluate", help="metrics and plots of a model on a folder with cat/ dog/ other/ sub-folders")
     ev.add_argument("folder", type=Path)
     ev.add_argument("--model", type=Path, help="ONNX file or card (default: the shipped model)")
@@ -42,7 +46,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     if args.command == "fit":
-        run(FitOptions(args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs, sizes=tuple(args.sizes), fine_tune_rounds=args.fine_tune_rounds))
+        run(FitOptions(
+            args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
+            sizes=tuple(args.sizes), fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
+        ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate
 
