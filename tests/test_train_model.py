@@ -51,7 +51,8 @@ def _tiny_dataset(root: Path) -> None:
 @pytest.mark.parametrize("backbone", ["efficientnet-lite0", "scratch"])
 def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     """A few steps of the real pipeline: features or images, fit, ONNX export with parity, calibration, card."""
-    from train.fit import FitOptions, run
+    from train.fit import run
+    from train.options import FitOptions
 
     _tiny_dataset(tmp_path)
     opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,

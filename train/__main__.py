@@ -9,12 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
+from train.options import FitOptions
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter buries the training log
 
 
 def main(argv: list[str] | None = None) -> None:
-    from train.fit import FitOptions, run
-
     parser = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     fit = sub.add_parser("fit", help="train, export to ONNX, calibrate and write the model card into --out")
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     if args.command == "fit":
+        from train.fit import run
+
         run(FitOptions(
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             sizes=tuple(args.sizes), fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,

@@ -12,7 +12,6 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -24,6 +23,7 @@ from train import metrics
 from train.data import Sample, clean_and_split, labelled_files, split_of
 from train.evaluate import evaluate_files, predict_logits
 from train.export import PARITY_TOLERANCE, parity, to_onnx, write_card
+from train.options import FitOptions
 
 log = logging.getLogger(__name__)
 TARGETS = {
@@ -32,26 +32,6 @@ TARGETS = {
     "real_other_kept": ">= 0.98",
     "real_wrong_among_moved": "<= 0.005",
 }
-
-
-@dataclass
-class FitOptions:
-    data: list[Path]
-    other: list[Path]
-    real: Path
-    out: Path
-    backbone: str = "efficientnet-lite0"
-    aug_views: int = 2
-    epochs: int = 40
-    scratch_size: int = 64
-    max_wrong: float = 0.005
-    seed: int = 0
-    sizes: tuple[int, ...] = (224, 240, 256, 272, 288, 304, 320)
-    fine_tune_rounds: int = 12
-    steps_per_round: int = 300
-    patience: int = 3
-    fine_tune_lr: float = 1e-4
-    distill_weight: float = 1.0
 
 
 def _samples(opts: FitOptions) -> tuple[list[Sample], dict]:
