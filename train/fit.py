@@ -257,8 +257,8 @@ def run(opts: FitOptions) -> dict:
     fields["calibration"] = {
         "temperature": temperature,
         "threshold": threshold,
-        "method": "temperature by NLL, then the lowest threshold with <= "
-        f"{opts.max_wrong:.1%} of moved files in a wrong folder",
+        "method": "temperature by NLL, then the lowest threshold from which both the counted and the "
+        f"calibrated expected share of moved files in a wrong folder stay <= {opts.max_wrong:.1%}",
         "fitted_on": f"real/ calibration half ({len(calib)} photos, chosen by content hash)",
     }
     write_card(card_path, onnx_path, fields)
