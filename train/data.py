@@ -19,8 +19,8 @@ import imagehash
 from PIL import Image
 
 from catsort.images import ImageError, is_image_name, open_image
+from train.metrics import LABELS
 
-LABELS = ("cat", "dog", "other")
 NEAR_DUPLICATE_BITS = 4
 """Perceptual hashes (64 bits) this close are the same picture re-encoded, resized or lightly edited."""
 _BANDS = NEAR_DUPLICATE_BITS + 1

@@ -15,8 +15,6 @@ from keras import layers
 
 from train.backbone import FEATURES, imagenet_pet_log_mass
 
-LABELS = ("cat", "dog", "other")
-
 
 def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4) -> keras.Model:
     features = keras.Input((FEATURES,), name="features")
