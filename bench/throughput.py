@@ -20,9 +20,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from catsort.model import ModelCard
 
 REPO = Path(__file__).resolve().parent.parent
 SORT = """
@@ -104,6 +108,20 @@ def measure(folder: Path, size: int, jobs: int) -> dict:
     return {"files": files, "decode_fps": decode, "catsort_fps": files / wall, "ratio": files / wall / decode, "peak_rss_mb": rss}
 
 
+def model_cost(folder: Path, card: ModelCard, photos: int = 64) -> float:
+    """Milliseconds the model alone takes per photo on one thread (what a file costs besides decoding)."""
+    from catsort.images import load_image
+    from catsort.model import Classifier
+
+    pixels = np.stack([load_image(p, card.input_size) for p in sorted(folder.glob("*.jpg"))[:photos]])
+    classifier = Classifier(card, threads=1)
+    classifier.logits(pixels[:8])
+    start = time.perf_counter()
+    for i in range(0, len(pixels), 8):
+        classifier.logits(pixels[i : i + 8])
+    return 1000 * (time.perf_counter() - start) / len(pixels)
+
+
 def report(title: str, rows: list[dict]) -> None:
     def spread(key: str, fmt: str) -> str:
         values = [r[key] for r in rows]
@@ -128,7 +146,8 @@ def main() -> None:
     sys.path.insert(0, str(REPO))
     from catsort.model import ModelCard, shipped_card_path
 
-    size = ModelCard.load(shipped_card_path()).input_size
+    card = ModelCard.load(shipped_card_path())
+    size = card.input_size
     phone = args.folder or make_photos(args.work / "phone-4032x3024", args.files, (4032, 3024), 90)
     small = make_photos(args.work / "small-500x375", max(args.files * 4, 400), (500, 375), 85)
     print(f"model input {size} px, {args.jobs} decoding workers, {os.cpu_count()} cores")
@@ -136,6 +155,7 @@ def main() -> None:
         rows = [measure(folder, size, args.jobs) for _ in range(args.repeat)]
         report(title, rows)
         print(f"  peak RSS (largest process)  {max(r['peak_rss_mb'] for r in rows):.0f} MB")
+        print(f"  model alone, 1 thread  {model_cost(folder, card):.1f} ms/photo")
     if args.memory:
         rss = {n: sort_dry_run(linked_copies(small, args.work / f"links-{n}", n), args.jobs)[2] for n in (1_000, 20_000)}
         print(f"\nmemory: peak RSS {rss[1000]:.0f} MB at 1,000 files, {rss[20000]:.0f} MB at 20,000 files "

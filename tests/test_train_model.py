@@ -72,6 +72,9 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
         assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
         assert loaded.input_size == card["model"]["inference_input_size"] in (224, 256)
     assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
+    assert loaded.onnx_path.stat().st_size < (tmp_path / "run" / "catsort_float.onnx").stat().st_size
+    assert card["quantization"]["photos"] == card["metrics"]["real_calibration_half"]["files"]
+    assert card["quantization"]["mean_abs_probability_change"] < 0.1
     preds = list(classify_files(sorted((tmp_path / "real").rglob("*.jpg")), Classifier(loaded)))
     assert all(p.probabilities is not None and abs(sum(p.probabilities) - 1) < 1e-6 for p in preds)
     assert json.loads((tmp_path / "run" / "model.json").read_text())["labels"] == ["cat", "dog", "other"]

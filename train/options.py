@@ -25,3 +25,4 @@ class FitOptions:
     patience: int = 3
     fine_tune_lr: float = 1e-4
     distill_weight: float = 1.0
+    quantization_photos: int = 200
