@@ -21,6 +21,7 @@ from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantTy
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from catsort.images import ImageError, load_image
+from catsort.model import calibrated_probabilities
 
 
 class _Photos(CalibrationDataReader):
@@ -78,9 +79,7 @@ def quantize(float_onnx: Path, out: Path, calibration_photos: list[Path], size: 
 
 
 def int8_agreement(float_onnx: Path, int8_onnx: Path, photos: list[Path], size: int) -> dict:
-    """How far the int8 model strays from the float one on ``photos`` (single view, temperature 1)."""
-    from catsort.model import calibrated_probabilities
-
+    """How far the int8 model strays from the float one on ``photos`` (softmax at temperature 1)."""
     pixels = np.stack([load_image(p, size) for p in photos])
     probs = []
     for path in (float_onnx, int8_onnx):
