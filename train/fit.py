@@ -119,8 +119,7 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
                 set_imagenet_weight(head, float(weight))
                 logits = np.asarray(head([features, mass], training=False))
                 temperature = metrics.fit_temperature(logits, y_calib[ok])
-                probs = metrics.softmax(logits, temperature)
-                nlls[size][float(weight)] = round(float(-np.log(probs[np.arange(len(probs)), y_calib[ok]]).mean()), 5)
+                nlls[size][float(weight)] = round(metrics.nll(metrics.softmax(logits, temperature), y_calib[ok]), 5)
         size, weight = min(((s, w) for s in nlls for w in nlls[s]), key=lambda sw: nlls[sw[0]][sw[1]])
         return nlls[size][weight], size, weight, nlls
 

@@ -37,6 +37,11 @@ def at_threshold(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dic
     }
 
 
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true labels: the one measure every choice on real photos minimises."""
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
+
+
 def summary(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     top = probs.argmax(axis=1)
     confusion = np.zeros((3, 3), dtype=int)
@@ -51,12 +56,11 @@ def summary(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
         }
     pets = labels != OTHER
     cat_vs_dog = probs[pets][:, [CAT, DOG]].argmax(axis=1) == labels[pets]
-    nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean()
     return {
         "files": int(len(labels)),
         "accuracy": float((top == labels).mean()),
         "cat_vs_dog_accuracy": float(cat_vs_dog.mean()) if pets.any() else None,
-        "nll": float(nll),
+        "nll": nll(probs, labels),
         "per_class": per_class,
         "confusion_matrix": {"rows_true_cols_predicted": list(LABELS), "counts": confusion.tolist()},
         "at_default_threshold": at_threshold(probs, labels, threshold),
@@ -71,9 +75,7 @@ def sweep(probs: np.ndarray, labels: np.ndarray, thresholds: np.ndarray | None =
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """Temperature minimising negative log-likelihood (a 1-D search is enough and cannot diverge)."""
     grid = np.exp(np.linspace(np.log(0.2), np.log(10.0), 400))
-    idx = np.arange(len(labels))
-    nll = [-np.log(np.clip(softmax(logits, t)[idx, labels], 1e-12, 1)).mean() for t in grid]
-    return float(grid[int(np.argmin(nll))])
+    return float(grid[int(np.argmin([nll(softmax(logits, t), labels) for t in grid]))])
 
 
 def pick_threshold(probs: np.ndarray, labels: np.ndarray, max_wrong: float = 0.005) -> float:
