@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     fit.add_argument(
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
-        help="at most this many rounds of 300 steps fine-tuning the top blocks (0: frozen backbone)",
+        help=f"at most this many rounds of {FitOptions.steps_per_round} steps fine-tuning the top blocks (0: frozen backbone)",
     )
     fit.add_argument("--fine-tune-lr", type=float, default=FitOptions.fine_tune_lr, help="Adam learning rate of the fine-tuning")
     ev = sub.add_parser("evaluate", help="metrics and plots of a model on a folder with cat/ dog/ other/ sub-folders")

@@ -227,7 +227,8 @@ def run(opts: FitOptions) -> dict:
     if diff > PARITY_TOLERANCE:
         raise SystemExit(f"ONNX output differs from Keras by {diff:.2e} (> {PARITY_TOLERANCE})")
     step = max(1, len(train) // opts.quantization_photos)
-    onnx_path = quantize(float_path, opts.out / "catsort.onnx", [s.path for s in train[::step]][: opts.quantization_photos], size)
+    ranges_from = [s.path for s in train[::step]][: opts.quantization_photos]
+    onnx_path = quantize(float_path, opts.out / "catsort.onnx", ranges_from, size)
     quantization = int8_agreement(float_path, onnx_path, [p for p, _ in calib], size)
     log.info("int8 vs float on the real calibration half: %s", quantization)
 
@@ -246,7 +247,7 @@ def run(opts: FitOptions) -> dict:
         "quantization": {
             "method": "onnxruntime static QDQ: convolutional trunk int8 (per-channel 7-bit weights, uint8 activations), "
             "from the global pooling on float",
-            "calibrated_on": f"{opts.quantization_photos} training photos",
+            "calibrated_on": f"{len(ranges_from)} training photos",
             **quantization,
         },
         "training_data": data_stats,

@@ -24,15 +24,16 @@ def decisions(probs: np.ndarray, threshold: float) -> np.ndarray:
 def at_threshold(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     dest = decisions(probs, threshold)
     moved = dest != OTHER
+    wrong = moved & (dest != labels)
     pets = labels != OTHER
     return {
         "threshold": float(threshold),
         "moved_share": float(moved.mean()) if len(labels) else 0.0,
         "pets_to_right_folder": float((dest[pets] == labels[pets]).mean()) if pets.any() else float("nan"),
         "other_kept": float((dest[~pets] == OTHER).mean()) if (~pets).any() else float("nan"),
-        "wrong_among_moved": float((dest[moved] != labels[moved]).mean()) if moved.any() else 0.0,
+        "wrong_among_moved": float(wrong.sum() / moved.sum()) if moved.any() else 0.0,
         "moved": int(moved.sum()),
-        "moved_wrong": int((dest[moved] != labels[moved]).sum()),
+        "moved_wrong": int(wrong.sum()),
         "expected_wrong_among_moved": float(1.0 - probs[moved].max(axis=1).mean()) if moved.any() else 0.0,
     }
 
