@@ -61,4 +61,6 @@ def extract(
                 continue
             (out,) = session.run(None, {name: np.concatenate(good)})
             outputs.append(out.reshape(len(good), views_per, *out.shape[1:]).astype(np.float16))
+    if not outputs:
+        raise SystemExit(f"none of the {len(paths)} images could be read (first: {paths[0] if paths else 'no files'})")
     return np.concatenate(outputs), ok
