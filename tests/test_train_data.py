@@ -133,26 +133,17 @@ def test_state_dict_round_trip_from_zip_format(tmp_path: Path) -> None:
     np.testing.assert_array_equal(state["w"], data.reshape(3, 2).T)
 
 
-def test_feature_extraction_with_no_readable_image_names_the_problem(tmp_path: Path) -> None:
+def test_feature_extraction_with_no_readable_image_names_the_problem(tmp_path: Path, colour_model: Path) -> None:
     """A list whose files are all missing or broken (say, relative paths from another folder) fails readably."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
+    from catsort.model import ModelCard
     from train.features import extract
 
-    graph = helper.make_graph(
-        [helper.make_node("Cast", ["pixels"], ["maps"], to=TensorProto.FLOAT)],
-        "identity",
-        [helper.make_tensor_value_info("pixels", TensorProto.UINT8, [None, 8, 8, 3])],
-        [helper.make_tensor_value_info("maps", TensorProto.FLOAT, [None, 8, 8, 3])],
-    )
-    model_path = tmp_path / "bottom.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), model_path)
+    onnx_path = ModelCard.load(colour_model).onnx_path
     (tmp_path / "empty.jpg").write_bytes(b"")
     good = tmp_path / "good.jpg"
     photo(RED).save(good)
 
-    maps, ok = extract(model_path, [tmp_path / "empty.jpg", good], 8)
-    assert maps.shape == (1, 1, 8, 8, 3) and ok.tolist() == [False, True]
+    maps, ok = extract(onnx_path, [tmp_path / "empty.jpg", good], 32)
+    assert maps.shape == (1, 1, 3) and ok.tolist() == [False, True]
     with pytest.raises(SystemExit, match=r"none of the 2 images could be read \(first: .*missing\.jpg\)"):
-        extract(model_path, [tmp_path / "missing.jpg", tmp_path / "empty.jpg"], 8)
+        extract(onnx_path, [tmp_path / "missing.jpg", tmp_path / "empty.jpg"], 32)
