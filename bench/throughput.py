@@ -3,7 +3,7 @@
     python bench/throughput.py [--folder DIR] [--files 300] [--repeat 3] [--memory]
 
 Prints, for phone-size JPEGs (4032x3024, quality 90, EXIF orientation) and for small ones
-(500x375): decode-only files/s (the app's own loader, same draft settings, all cores), catsort
+(500x375): decode-only files/s (the app's own loader at the model's largest input, all cores), catsort
 ``--dry-run`` end-to-end files/s (a fresh process: start-up and model load included), their ratio,
 and peak RSS (VmHWM, Linux). ``--memory`` also sorts 1,000 and 20,000 files (hard links to the same photos, so
 the disk holds only the originals) and compares peak RSS. Absolute figures swing +-40% on shared
@@ -110,16 +110,17 @@ def measure(folder: Path, size: int, jobs: int) -> dict:
 
 def model_cost(folder: Path, card: ModelCard, photos: int = 64) -> float:
     """Milliseconds the model alone takes per photo on one thread (what a file costs besides decoding)."""
-    from catsort.images import load_image
+    from catsort.images import load_views
     from catsort.model import Classifier
 
-    pixels = np.stack([load_image(p, card.input_size) for p in sorted(folder.glob("*.jpg"))[:photos]])
+    files = sorted(folder.glob("*.jpg"))[:photos]
+    views = tuple(np.stack(v) for v in zip(*(load_views(p, [(v.size, v.resize) for v in card.views]) for p in files)))
     classifier = Classifier(card, threads=1)
-    classifier.logits(pixels[:8])
+    classifier.logits(tuple(v[:8] for v in views))
     start = time.perf_counter()
-    for i in range(0, len(pixels), 8):
-        classifier.logits(pixels[i : i + 8])
-    return 1000 * (time.perf_counter() - start) / len(pixels)
+    for i in range(0, len(files), 8):
+        classifier.logits(tuple(v[i : i + 8] for v in views))
+    return 1000 * (time.perf_counter() - start) / len(files)
 
 
 def report(title: str, rows: list[dict]) -> None:
@@ -147,10 +148,10 @@ def main() -> None:
     from catsort.model import ModelCard, shipped_card_path
 
     card = ModelCard.load(shipped_card_path())
-    size = card.input_size
+    size = max(v.size for v in card.views)
     phone = args.folder or make_photos(args.work / "phone-4032x3024", args.files, (4032, 3024), 90)
     small = make_photos(args.work / "small-500x375", max(args.files * 4, 400), (500, 375), 85)
-    print(f"model input {size} px, {args.jobs} decoding workers, {os.cpu_count()} cores")
+    print(f"model inputs {', '.join(f'{v.size} px {v.resize}' for v in card.views)}, {args.jobs} decoding workers, {os.cpu_count()} cores")
     for title, folder in (("phone JPEGs" if not args.folder else str(args.folder), phone), ("small JPEGs 500x375", small)):
         rows = [measure(folder, size, args.jobs) for _ in range(args.repeat)]
         report(title, rows)

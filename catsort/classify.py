@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catsort.images import ImageError, load_image
+from catsort.images import ImageError, load_views
 from catsort.model import Classifier
 
 
@@ -34,9 +34,9 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def _decode(path: Path, size: int) -> np.ndarray | str:
+def _decode(path: Path, views: list[tuple[int, str]]) -> tuple[np.ndarray, ...] | str:
     try:
-        return load_image(path, size)
+        return load_views(path, views)
     except ImageError as exc:
         return str(exc)
     except Exception as exc:  # a decoder bug on one odd file must not stop a 10-year photo folder
@@ -48,14 +48,14 @@ def classify_files(
 ) -> Iterator[Prediction]:
     """Yield one :class:`Prediction` per path, in input order."""
     jobs = jobs or default_jobs()
-    size = classifier.card.input_size
+    views = [(v.size, v.resize) for v in classifier.card.views]
     in_flight_limit = max(2 * batch_size, 4 * jobs)
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="decode") as pool:
         pending: deque[tuple[Path, Future]] = deque()
-        batch: list[tuple[Path, np.ndarray]] = []
+        batch: list[tuple[Path, tuple[np.ndarray, ...]]] = []
 
         def run_batch() -> Iterator[Prediction]:
-            logits = classifier.logits(np.stack([pixels for _, pixels in batch]))
+            logits = classifier.logits(tuple(np.stack(view) for view in zip(*(pixels for _, pixels in batch))))
             probs = classifier.probabilities(logits)
             for (path, _), p, z in zip(batch, probs, logits):
                 yield Prediction(path, tuple(float(v) for v in p), tuple(float(v) for v in z))
@@ -75,7 +75,7 @@ def classify_files(
                 yield from run_batch()
 
         for path in paths:
-            pending.append((path, pool.submit(_decode, path, size)))
+            pending.append((path, pool.submit(_decode, path, views)))
             if len(pending) >= in_flight_limit:
                 yield from drain_one()
         while pending:

@@ -1,12 +1,13 @@
-"""Open one image file and turn it into the model's input: the single definition of preprocessing.
+"""Open one image file and turn it into the model's inputs: the single definition of preprocessing.
 
 ``train/`` imports this module to build its arrays, so a photo is decoded, rotated, flattened
-onto white and squashed to a square the same way when the model learns and when the app runs it.
+onto white and fitted to a square the same way when the model learns and when the app runs it.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -81,12 +82,33 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")
 
 
-def to_model_input(img: Image.Image, size: int) -> np.ndarray:
-    """Squash the whole picture to ``size`` x ``size`` (no crop: the training photos were squashed too)."""
+RESIZE_MODES = ("squash", "centre")
+"""How a photo is fitted to the model's square input.
+
+``squash``: the whole picture, aspect ratio lost, as the training photos were made. ``centre``: the
+largest centred square, undistorted, as ImageNet classifiers are shown photos; their own verdict
+on a photo is sharpest that way.
+"""
+
+
+def to_model_input(img: Image.Image, size: int, resize: str = "squash") -> np.ndarray:
+    """``uint8[size, size, 3]`` of ``img`` fitted by ``resize`` (one of :data:`RESIZE_MODES`)."""
+    if resize == "centre":
+        side = min(img.size)
+        left, top = (img.width - side) // 2, (img.height - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+    elif resize != "squash":
+        raise ValueError(f"unknown resize mode {resize!r}")
     resized = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0)
     return np.asarray(resized, dtype=np.uint8)
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
-    """The model input for one file, ``uint8[size, size, 3]``, or :class:`ImageError`."""
+    """The squashed model input for one file, ``uint8[size, size, 3]``, or :class:`ImageError`."""
     return to_model_input(open_image(path, size), size)
+
+
+def load_views(path: Path, views: Sequence[tuple[int, str]]) -> tuple[np.ndarray, ...]:
+    """One decode of ``path``, fitted once per ``(size, resize)`` view; or :class:`ImageError`."""
+    img = open_image(path, max(size for size, _ in views))
+    return tuple(to_model_input(img, size, resize) for size, resize in views)

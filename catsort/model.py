@@ -10,12 +10,20 @@ import numpy as np
 import onnxruntime as ort
 
 from catsort.checksum import file_sha256
-
-SUPPORTED_RESIZE = ("squash",)
+from catsort.images import RESIZE_MODES
 
 
 class ModelError(Exception):
     """The model or its card cannot be used; ``str()`` says which file and why."""
+
+
+@dataclass(frozen=True)
+class View:
+    """One ONNX input: the photo fitted to ``size`` x ``size`` pixels by ``resize`` (see ``catsort.images``)."""
+
+    name: str
+    size: int
+    resize: str
 
 
 @dataclass(frozen=True)
@@ -25,8 +33,7 @@ class ModelCard:
     onnx_path: Path
     onnx_sha256: str
     labels: tuple[str, ...]
-    input_size: int
-    resize: str
+    views: tuple[View, ...]
     temperature: float
     threshold: float
     raw: dict
@@ -40,8 +47,7 @@ class ModelCard:
                 onnx_path=card_path.parent / onnx["file"],
                 onnx_sha256=str(onnx["sha256"]),
                 labels=tuple(raw["labels"]),
-                input_size=int(raw["input"]["size"]),
-                resize=str(raw["input"]["resize"]),
+                views=tuple(View(str(v["name"]), int(v["size"]), str(v["resize"])) for v in raw["input"]["views"]),
                 temperature=float(raw["calibration"]["temperature"]),
                 threshold=float(raw["calibration"]["threshold"]),
                 raw=raw,
@@ -52,8 +58,11 @@ class ModelCard:
             raise ModelError(f"{card_path}: not a valid model card ({type(exc).__name__}: {exc})") from None
         if set(card.labels) != {"cat", "dog", "other"}:
             raise ModelError(f"{card_path}: labels must be cat, dog and other, got {list(card.labels)}")
-        if card.resize not in SUPPORTED_RESIZE:
-            raise ModelError(f"{card_path}: unsupported resize mode {card.resize!r}")
+        if not card.views:
+            raise ModelError(f"{card_path}: the card names no input view")
+        for view in card.views:
+            if view.resize not in RESIZE_MODES:
+                raise ModelError(f"{card_path}: unsupported resize mode {view.resize!r} for input {view.name!r}")
         if not 0.0 < card.temperature:
             raise ModelError(f"{card_path}: temperature must be positive")
         return card
@@ -117,12 +126,15 @@ class Classifier:
             self._session = ort.InferenceSession(str(card.onnx_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for malformed graphs
             raise ModelError(f"{card.onnx_path}: onnxruntime cannot load it: {exc}") from None
-        self._input = self._session.get_inputs()[0].name
+        names = {i.name for i in self._session.get_inputs()}
+        wanted = {v.name for v in card.views}
+        if names != wanted:
+            raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(names)} are not the card's views {sorted(wanted)}")
         self.card = card
 
-    def logits(self, pixels: np.ndarray) -> np.ndarray:
-        """``uint8[n, size, size, 3]`` -> uncalibrated logits ``float32[n, labels]``."""
-        return self._session.run(None, {self._input: pixels})[0]
+    def logits(self, views: tuple[np.ndarray, ...]) -> np.ndarray:
+        """One ``uint8[n, size, size, 3]`` batch per card view, in card order -> logits ``float32[n, labels]``."""
+        return self._session.run(None, {v.name: x for v, x in zip(self.card.views, views, strict=True)})[0]
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return calibrated_probabilities(logits, self.card.temperature)

@@ -71,7 +71,7 @@ def write_colour_model(folder: Path, threshold: float = 0.6) -> Path:
         "name": "colour-test-model",
         "onnx": {"file": onnx_path.name, "sha256": file_sha256(onnx_path)},
         "labels": ["cat", "dog", "other"],
-        "input": {"size": size, "resize": "squash"},
+        "input": {"views": [{"name": "pixels", "size": size, "resize": "squash"}]},
         "calibration": {"temperature": 1.0, "threshold": threshold},
     }
     card_path = folder / "colour.json"

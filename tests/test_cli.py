@@ -132,6 +132,13 @@ def test_unusable_inputs_exit_2(tmp_path: Path, colour_model: Path, capsys) -> N
     (tampered / "colour.json").write_text(json.dumps(card))
     code, _, err = run(["--headless", str(tmp_path), "--model", str(tampered / "colour.onnx")], capsys)
     assert code == 2 and "does not match its card" in err
+    renamed = tmp_path / "r"
+    renamed.mkdir()
+    card["input"]["views"][0]["name"] = "photo"
+    (renamed / "colour.onnx").write_bytes(colour_model.with_suffix(".onnx").read_bytes())
+    (renamed / "colour.json").write_text(json.dumps(card))
+    code, _, err = run(["--headless", str(tmp_path), "--model", str(renamed / "colour.json")], capsys)
+    assert code == 2 and "inputs ['pixels'] are not the card's views ['photo']" in err
     with pytest.raises(SystemExit) as exc:
         main(["--headless", str(tmp_path), "--threshold", "1.5"])
     assert exc.value.code == 2

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catsort.images import ImageError, is_image_name, load_image
-from conftest import BLUE, RED, photo, shared
+from catsort.images import ImageError, is_image_name, load_image, load_views
+from conftest import BLUE, GREEN, RED, photo, shared
 
 SIZE = 32
 
@@ -93,6 +93,16 @@ def test_exif_orientation_gives_the_upright_picture(tmp_path: Path, orientation:
     got = load_image(tmp_path / "o.jpg", SIZE).astype(int)
     want = np.asarray(upright_img.resize((SIZE, SIZE))).astype(int)
     assert np.abs(got - want).mean() < 12
+
+
+def test_views_squash_the_whole_photo_and_crop_its_centre_square(tmp_path: Path) -> None:
+    wide = np.zeros((60, 120, 3), dtype=np.uint8)
+    wide[:, :30], wide[:, 30:90], wide[:, 90:] = RED, GREEN, BLUE  # a green square between red and blue bands
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    squash, centre = load_views(tmp_path / "wide.png", [(SIZE, "squash"), (16, "centre")])
+    assert squash.shape == (SIZE, SIZE, 3) and centre.shape == (16, 16, 3)
+    assert [dominant(squash[:, :4]), dominant(squash[:, SIZE // 2 - 2 : SIZE // 2 + 2]), dominant(squash[:, -4:])] == [0, 1, 2]
+    assert (centre == GREEN).all()
 
 
 def _png_header_only(path: Path, width: int, height: int) -> None:

@@ -70,7 +70,9 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     loaded = ModelCard.load(tmp_path / "run" / "model.json")
     if backbone != "scratch":
         assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
-        assert loaded.input_size == card["model"]["inference_input_size"] in (224, 256)
+        assert [(v.name, v.resize) for v in loaded.views] == [("pixels", "squash"), ("centre", "centre")]
+        assert loaded.views[0].size == card["model"]["inference_input_size"] in (224, 256)
+        assert loaded.views[1].size == 224
     assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
     assert loaded.onnx_path.stat().st_size < (tmp_path / "run" / "catsort_float.onnx").stat().st_size
     assert card["quantization"]["photos"] == card["metrics"]["real_calibration_half"]["files"]

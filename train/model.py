@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from train.backbone import FEATURES, imagenet_pet_log_mass
+from train.backbone import FEATURES, INPUT_SIZE, imagenet_pet_log_mass
 
 
 def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4) -> keras.Model:
@@ -32,12 +32,20 @@ def set_imagenet_weight(head: keras.Model, weight: float) -> None:
     head.get_layer("imagenet_weight").set_weights([np.eye(3, dtype="float32") * weight])
 
 
-def assemble(backbone: keras.Model, head: keras.Model) -> keras.Model:
-    """uint8 pixels -> logits: the single graph that is exported to ONNX."""
-    pixels = backbone.input
-    features, imagenet_logits = backbone.output
+def assemble(backbone: keras.Model, head: keras.Model, size: int) -> keras.Model:
+    """(squashed photo at ``size``, centre square at 224) -> logits: the single graph exported to ONNX.
+
+    One backbone, run twice. The MLP reads the squashed photo, the view it was trained on. The
+    ImageNet head reads the undistorted centre square at its own 224 px, the view it was trained
+    on: there it tells the 800 real cats and dogs apart at 95.5%, on the squashed 288 px view at
+    90.4%, and the real calibration photos' log-loss falls from 0.043 to 0.036.
+    """
+    pixels = keras.Input((size, size, 3), dtype="uint8", name="pixels")
+    centre = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="uint8", name="centre")
+    features, _ = backbone(pixels)
+    _, imagenet_logits = backbone(centre)
     mass = layers.Lambda(imagenet_pet_log_mass, name="imagenet_mass")(imagenet_logits)
-    return keras.Model(pixels, head([features, mass]), name="catsort")
+    return keras.Model([pixels, centre], head([features, mass]), name="catsort")
 
 
 def fine_tuning_model(top: keras.Model, head: keras.Model) -> keras.Model:

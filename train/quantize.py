@@ -20,19 +20,20 @@ import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from catsort.images import ImageError, load_image
-from catsort.model import calibrated_probabilities
+from catsort.images import ImageError
+from catsort.model import View, calibrated_probabilities
+from train.export import feeds
 
 
 class _Photos(CalibrationDataReader):
-    def __init__(self, input_name: str, paths: list[Path], size: int) -> None:
-        self._feeds = self._read(input_name, paths, size)
+    def __init__(self, paths: list[Path], views: list[View]) -> None:
+        self._feeds = self._read(paths, views)
 
     @staticmethod
-    def _read(input_name: str, paths: list[Path], size: int) -> Iterator[dict[str, np.ndarray]]:
+    def _read(paths: list[Path], views: list[View]) -> Iterator[dict[str, np.ndarray]]:
         for path in paths:
             try:
-                yield {input_name: load_image(path, size)[None]}
+                yield feeds([path], views)
             except ImageError:
                 continue
 
@@ -60,14 +61,14 @@ def float_tail(model: onnx.ModelProto) -> list[str]:
     return list(tail)
 
 
-def quantize(float_onnx: Path, out: Path, calibration_photos: list[Path], size: int) -> Path:
+def quantize(float_onnx: Path, out: Path, calibration_photos: list[Path], views: list[View]) -> Path:
     """Write the int8 model to ``out``: static QDQ, per-channel 7-bit weights, uint8 activations."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(float_onnx), str(prepared))
         model = onnx.load(str(prepared))
         quantize_static(
-            str(prepared), str(out), _Photos(model.graph.input[0].name, calibration_photos, size),
+            str(prepared), str(out), _Photos(calibration_photos, views),
             quant_format=QuantFormat.QDQ, per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             # 7-bit weights: x86 CPUs without VNNI (AVX2, many users' laptops) multiply uint8 by int8
@@ -78,17 +79,17 @@ def quantize(float_onnx: Path, out: Path, calibration_photos: list[Path], size: 
     return out
 
 
-def int8_agreement(float_onnx: Path, int8_onnx: Path, photos: list[Path], size: int) -> dict:
+def int8_agreement(float_onnx: Path, int8_onnx: Path, photos: list[Path], views: list[View]) -> dict:
     """How far the int8 model strays from the float one on ``photos`` (softmax at temperature 1)."""
-    pixels = np.stack([load_image(p, size) for p in photos])
+    inputs = feeds(photos, views)
+    batches = [{name: x[i : i + 32] for name, x in inputs.items()} for i in range(0, len(photos), 32)]
     probs = []
     for path in (float_onnx, int8_onnx):
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        logits = np.concatenate([session.run(None, {name: pixels[i : i + 32]})[0] for i in range(0, len(pixels), 32)])
+        logits = np.concatenate([session.run(None, batch)[0] for batch in batches])
         probs.append(calibrated_probabilities(logits))
     return {
-        "photos": len(pixels),
+        "photos": len(photos),
         "same_top_label": round(float((probs[0].argmax(1) == probs[1].argmax(1)).mean()), 4),
         "mean_abs_probability_change": round(float(np.abs(probs[0] - probs[1]).mean()), 5),
         "max_abs_probability_change": round(float(np.abs(probs[0] - probs[1]).max()), 5),
