@@ -114,7 +114,7 @@ def model_cost(folder: Path, card: ModelCard, photos: int = 64) -> float:
     from catsort.model import Classifier
 
     files = sorted(folder.glob("*.jpg"))[:photos]
-    views = tuple(np.stack(v) for v in zip(*(load_views(p, [(v.size, v.resize) for v in card.views]) for p in files)))
+    views = tuple(np.stack(batch) for batch in zip(*(load_views(p, card.views) for p in files)))
     classifier = Classifier(card, threads=1)
     classifier.logits(tuple(v[:8] for v in views))
     start = time.perf_counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catsort.images import ImageError, load_views
+from catsort.images import ImageError, View, load_views
 from catsort.model import Classifier
 
 
@@ -34,7 +34,7 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def _decode(path: Path, views: list[tuple[int, str]]) -> tuple[np.ndarray, ...] | str:
+def _decode(path: Path, views: tuple[View, ...]) -> tuple[np.ndarray, ...] | str:
     try:
         return load_views(path, views)
     except ImageError as exc:
@@ -48,7 +48,7 @@ def classify_files(
 ) -> Iterator[Prediction]:
     """Yield one :class:`Prediction` per path, in input order."""
     jobs = jobs or default_jobs()
-    views = [(v.size, v.resize) for v in classifier.card.views]
+    views = classifier.card.views
     in_flight_limit = max(2 * batch_size, 4 * jobs)
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="decode") as pool:
         pending: deque[tuple[Path, Future]] = deque()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,15 @@ on a photo is sharpest that way.
 """
 
 
+@dataclass(frozen=True)
+class View:
+    """One model input: the photo fitted to ``size`` x ``size`` pixels by ``resize``, fed as ONNX input ``name``."""
+
+    name: str
+    size: int
+    resize: str
+
+
 def to_model_input(img: Image.Image, size: int, resize: str = "squash") -> np.ndarray:
     """``uint8[size, size, 3]`` of ``img`` fitted by ``resize`` (one of :data:`RESIZE_MODES`)."""
     if resize == "centre":
@@ -108,7 +118,7 @@ def load_image(path: Path, size: int) -> np.ndarray:
     return to_model_input(open_image(path, size), size)
 
 
-def load_views(path: Path, views: Sequence[tuple[int, str]]) -> tuple[np.ndarray, ...]:
-    """One decode of ``path``, fitted once per ``(size, resize)`` view; or :class:`ImageError`."""
-    img = open_image(path, max(size for size, _ in views))
-    return tuple(to_model_input(img, size, resize) for size, resize in views)
+def load_views(path: Path, views: Sequence[View]) -> tuple[np.ndarray, ...]:
+    """One decode of ``path``, fitted once per view, in order; or :class:`ImageError`."""
+    img = open_image(path, max(v.size for v in views))
+    return tuple(to_model_input(img, v.size, v.resize) for v in views)

@@ -10,20 +10,11 @@ import numpy as np
 import onnxruntime as ort
 
 from catsort.checksum import file_sha256
-from catsort.images import RESIZE_MODES
+from catsort.images import RESIZE_MODES, View
 
 
 class ModelError(Exception):
     """The model or its card cannot be used; ``str()`` says which file and why."""
-
-
-@dataclass(frozen=True)
-class View:
-    """One ONNX input: the photo fitted to ``size`` x ``size`` pixels by ``resize`` (see ``catsort.images``)."""
-
-    name: str
-    size: int
-    resize: str
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catsort.images import ImageError, is_image_name, load_image, load_views
+from catsort.images import ImageError, View, is_image_name, load_image, load_views
 from conftest import BLUE, GREEN, RED, photo, shared
 
 SIZE = 32
@@ -99,7 +99,7 @@ def test_views_squash_the_whole_photo_and_crop_its_centre_square(tmp_path: Path)
     wide = np.zeros((60, 120, 3), dtype=np.uint8)
     wide[:, :30], wide[:, 30:90], wide[:, 90:] = RED, GREEN, BLUE  # a green square between red and blue bands
     Image.fromarray(wide).save(tmp_path / "wide.png")
-    squash, centre = load_views(tmp_path / "wide.png", [(SIZE, "squash"), (16, "centre")])
+    squash, centre = load_views(tmp_path / "wide.png", [View("pixels", SIZE, "squash"), View("centre", 16, "centre")])
     assert squash.shape == (SIZE, SIZE, 3) and centre.shape == (16, 16, 3)
     assert [dominant(squash[:, :4]), dominant(squash[:, SIZE // 2 - 2 : SIZE // 2 + 2]), dominant(squash[:, -4:])] == [0, 1, 2]
     assert (centre == GREEN).all()

@@ -19,8 +19,7 @@ import keras
 import numpy as np
 
 from catsort.checksum import file_sha256
-from catsort.images import load_image
-from catsort.model import View
+from catsort.images import View, load_image
 from train import metrics
 from train.data import Sample, clean_and_split, labelled_files, split_of
 from train.evaluate import evaluate_files, predict_logits

@@ -20,8 +20,8 @@ import onnxruntime as ort
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from catsort.images import ImageError
-from catsort.model import View, calibrated_probabilities
+from catsort.images import ImageError, View
+from catsort.model import calibrated_probabilities
 from train.export import feeds
 
 
