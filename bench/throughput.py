@@ -110,16 +110,16 @@ def measure(folder: Path, size: int, jobs: int) -> dict:
 
 def model_cost(folder: Path, card: ModelCard, photos: int = 64) -> float:
     """Milliseconds the model alone takes per photo on one thread (what a file costs besides decoding)."""
-    from catsort.images import load_views
+    from catsort.images import load_views, stack_views
     from catsort.model import Classifier
 
     files = sorted(folder.glob("*.jpg"))[:photos]
-    views = tuple(np.stack(batch) for batch in zip(*(load_views(p, card.views) for p in files)))
+    inputs = stack_views([load_views(p, card.views) for p in files], card.views)
     classifier = Classifier(card, threads=1)
-    classifier.logits(tuple(v[:8] for v in views))
+    classifier.logits({name: x[:8] for name, x in inputs.items()})
     start = time.perf_counter()
     for i in range(0, len(files), 8):
-        classifier.logits(tuple(v[i : i + 8] for v in views))
+        classifier.logits({name: x[i : i + 8] for name, x in inputs.items()})
     return 1000 * (time.perf_counter() - start) / len(files)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catsort.images import ImageError, View, load_views
+from catsort.images import ImageError, View, load_views, stack_views
 from catsort.model import Classifier
 
 
@@ -55,7 +55,7 @@ def classify_files(
         batch: list[tuple[Path, tuple[np.ndarray, ...]]] = []
 
         def run_batch() -> Iterator[Prediction]:
-            logits = classifier.logits(tuple(np.stack(view) for view in zip(*(pixels for _, pixels in batch))))
+            logits = classifier.logits(stack_views([pixels for _, pixels in batch], views))
             probs = classifier.probabilities(logits)
             for (path, _), p, z in zip(batch, probs, logits):
                 yield Prediction(path, tuple(float(v) for v in p), tuple(float(v) for v in z))

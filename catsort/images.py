@@ -122,3 +122,8 @@ def load_views(path: Path, views: Sequence[View]) -> tuple[np.ndarray, ...]:
     """One decode of ``path``, fitted once per view, in order; or :class:`ImageError`."""
     img = open_image(path, max(v.size for v in views))
     return tuple(to_model_input(img, v.size, v.resize) for v in views)
+
+
+def stack_views(photos: Sequence[tuple[np.ndarray, ...]], views: Sequence[View]) -> dict[str, np.ndarray]:
+    """Photos' :func:`load_views` results -> the model's inputs: input name -> ``uint8[n, size, size, 3]``."""
+    return {v.name: np.stack([photo[i] for photo in photos]) for i, v in enumerate(views)}

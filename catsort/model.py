@@ -123,9 +123,9 @@ class Classifier:
             raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(names)} are not the card's views {sorted(wanted)}")
         self.card = card
 
-    def logits(self, views: tuple[np.ndarray, ...]) -> np.ndarray:
-        """One ``uint8[n, size, size, 3]`` batch per card view, in card order -> logits ``float32[n, labels]``."""
-        return self._session.run(None, {v.name: x for v, x in zip(self.card.views, views, strict=True)})[0]
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """A batch per card view, by name (see ``images.stack_views``) -> uncalibrated logits ``float32[n, labels]``."""
+        return self._session.run(None, inputs)[0]
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return calibrated_probabilities(logits, self.card.temperature)

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tf2onnx
 
 from catsort.checksum import file_sha256
-from catsort.images import View, load_views
+from catsort.images import View, load_views, stack_views
 
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
@@ -41,8 +41,7 @@ def to_onnx(model: keras.Model, path: Path) -> Path:
 
 def feeds(paths: list[Path], views: list[View]) -> dict[str, np.ndarray]:
     """The model's inputs for ``paths`` through the app's loader: input name -> uint8 batch; or ``ImageError``."""
-    each = [load_views(p, views) for p in paths]
-    return {v.name: np.stack([photo[i] for photo in each]) for i, v in enumerate(views)}
+    return stack_views([load_views(p, views) for p in paths], views)
 
 
 def parity(model: keras.Model, onnx_path: Path, inputs: dict[str, np.ndarray]) -> float:

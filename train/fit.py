@@ -113,14 +113,14 @@ def _fit_pretrained(
     y_calib = np.array([metrics.LABELS.index(lb) for _, lb in calib])
     calib_maps = {size: cached_maps("real_calibration", [p for p, _ in calib], size, 0) for size in opts.sizes}
     centre_maps, centre_ok = cached_maps("real_calibration_centre", [p for p, _ in calib], INPUT_SIZE, 0, "centre")
+    if any((ok != centre_ok).any() for _, ok in calib_maps.values()):
+        raise SystemExit("a real calibration photo decoded for one view and not the other")
 
     def real_likelihood() -> tuple[float, int, float, dict[int, dict[float, float]]]:
         """(best NLL, its size, its weight, NLL of every (size, weight)) on the real calibration half."""
         nlls: dict[int, dict[float, float]] = {}
         _, mass = pooled(centre_maps[:, 0])
         for size, (maps, ok) in calib_maps.items():
-            if not (ok == centre_ok).all():
-                raise SystemExit("a real calibration photo decoded for one view and not the other")
             features, _ = pooled(maps[:, 0])
             nlls[size] = {}
             for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
