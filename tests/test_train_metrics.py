@@ -1,10 +1,11 @@
-"""The default threshold: the product's promise (at most 0.5% of moved files in a wrong folder)."""
+"""Calibration and the default threshold: the product's promise (at most 0.5% of moved files in a
+wrong folder)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from train.metrics import CAT, DOG, OTHER, at_threshold, pick_threshold
+from train.metrics import CAT, DOG, OTHER, at_threshold, fit_temperature_and_pet_bias, pick_threshold
 
 
 def _probs(top: list[int], confidence: list[float]) -> np.ndarray:
@@ -38,3 +39,15 @@ def test_threshold_is_the_lowest_when_everything_is_confident_and_right() -> Non
     labels = np.array([CAT, DOG, OTHER] * 100)
     probs = _probs(list(labels), [0.9999] * 300)
     assert pick_threshold(probs, labels) == 0.5
+
+
+def test_temperature_and_pet_bias_recover_how_the_logits_were_distorted() -> None:
+    # Labels drawn from softmax(z); the model under test reports 2 * z with pets pushed down by 1.5
+    # (in its own units), as a model fitted on unlike training pets would. The fit must undo both.
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 2.0, (20000, 3))
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    labels = (rng.random(len(z))[:, None] > p.cumsum(axis=1)).sum(axis=1)
+    temperature, bias = fit_temperature_and_pet_bias(2.0 * z - [1.5, 1.5, 0.0], labels)
+    assert abs(temperature - 2.0) < 0.1
+    assert abs(bias - 1.5) < 0.15

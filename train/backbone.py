@@ -127,7 +127,7 @@ def split_for_fine_tuning(backbone: keras.Model) -> tuple[keras.Model, keras.Mod
     The two share layers with ``backbone``, so training ``top`` updates ``backbone`` in place.
     Only the top's convolutions train: batch-norm statistics stay ImageNet's (batches of cached
     maps from one domain would drag them away from what real photos need), and so does the
-    ImageNet classifier, whose cat / dog mass serves as the distillation target.
+    ImageNet classifier, whose cat / dog / other scores serve as the distillation target.
     """
     cut = backbone.get_layer(TOP_CUT).output
     bottom = keras.Model(backbone.input, cut, name="bottom")
@@ -137,17 +137,22 @@ def split_for_fine_tuning(backbone: keras.Model) -> tuple[keras.Model, keras.Mod
     return bottom, top
 
 
-def imagenet_pet_log_mass(logits):
-    """ImageNet logits -> log of the (cat, dog, neither) probability mass, a 3-way summary we can keep."""
+def imagenet_pet_scores(logits):
+    """ImageNet logits -> log probability of the likeliest cat breed, dog breed and other class.
+
+    The likeliest class of each group, not the group's summed probability: ImageNet-1k has 118 dog
+    breeds and 5 cat breeds, so whenever the network is unsure the summed mass leans to "dog" by
+    the sheer number of classes. On the 800 real pets (centre view) the summed mass tells cat from
+    dog at 95.1%, with 39 cats called dogs and no dog called a cat; the likeliest breed at 96.5%.
+    """
     ops = keras.ops
     log_p = logits - ops.logsumexp(logits, axis=-1, keepdims=True)
     cat_mask = np.zeros(1000, dtype=bool)
     cat_mask[list(IMAGENET_CAT_CLASSES)] = True
     dog_mask = np.zeros(1000, dtype=bool)
     dog_mask[list(IMAGENET_DOG_CLASSES)] = True
-    neg = -1e9
 
-    def lse(mask: np.ndarray):
-        return ops.logsumexp(log_p + ops.convert_to_tensor(np.where(mask, 0.0, neg).astype("float32")), axis=-1)
+    def best(mask: np.ndarray):
+        return ops.max(log_p + ops.convert_to_tensor(np.where(mask, 0.0, -1e9).astype("float32")), axis=-1)
 
-    return ops.stack([lse(cat_mask), lse(dog_mask), lse(~(cat_mask | dog_mask))], axis=-1)
+    return ops.stack([best(cat_mask), best(dog_mask), best(~(cat_mask | dog_mask))], axis=-1)

