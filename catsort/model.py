@@ -45,8 +45,11 @@ class ModelCard:
             )
         except OSError as exc:
             raise ModelError(f"{card_path}: cannot read model card: {exc.strerror or exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(f"{card_path}: not a valid model card ({type(exc).__name__}: {exc})") from None
+        except KeyError as exc:
+            # Cards from before the two-view model name one input (input.size) and no input.views.
+            raise ModelError(f"{card_path}: not a valid model card for this catsort (no {exc.args[0]!r} field)") from None
+        except (ValueError, TypeError) as exc:
+            raise ModelError(f"{card_path}: not a valid model card ({exc})") from None
         if set(card.labels) != {"cat", "dog", "other"}:
             raise ModelError(f"{card_path}: labels must be cat, dog and other, got {list(card.labels)}")
         if not card.views:

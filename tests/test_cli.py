@@ -139,6 +139,10 @@ def test_unusable_inputs_exit_2(tmp_path: Path, colour_model: Path, capsys) -> N
     (renamed / "colour.json").write_text(json.dumps(card))
     code, _, err = run(["--headless", str(tmp_path), "--model", str(renamed / "colour.json")], capsys)
     assert code == 2 and "inputs ['pixels'] are not the card's views ['photo']" in err
+    del card["input"]["views"]
+    (renamed / "colour.json").write_text(json.dumps(card))
+    code, _, err = run(["--headless", str(tmp_path), "--model", str(renamed / "colour.json")], capsys)
+    assert code == 2 and "not a valid model card for this catsort (no 'views' field)" in err
     with pytest.raises(SystemExit) as exc:
         main(["--headless", str(tmp_path), "--threshold", "1.5"])
     assert exc.value.code == 2
