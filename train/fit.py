@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -52,6 +53,16 @@ def _real_halves(real: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, s
     for path, label in labelled_files([real], []):
         (calib if split_of(file_sha256(path), 50, 0) == "val" else report).append((path, label))
     return calib, report
+
+
+class RealPhotoChoice(NamedTuple):
+    """What the real calibration half chose after one fine-tuning round, and the NLL of every candidate."""
+
+    nll: float
+    size: int
+    imagenet_weight: float
+    pet_bias: float
+    nlls: dict[int, dict[float, float]]
 
 
 def _label_ids(samples: list[Sample]) -> np.ndarray:
@@ -117,8 +128,8 @@ def _fit_pretrained(
     if any((ok != centre_ok).any() for _, ok in calib_maps.values()):
         raise SystemExit("a real calibration photo decoded for one view and not the other")
 
-    def real_likelihood() -> tuple[float, int, float, float, dict[int, dict[float, float]]]:
-        """(best NLL, its size, weight and pet bias, NLL of every (size, weight)) on the real calibration half."""
+    def real_likelihood() -> RealPhotoChoice:
+        """The (size, weight, pet bias) of lowest NLL on the real calibration half."""
         nlls: dict[int, dict[float, float]] = {}
         biases: dict[tuple[int, float], float] = {}
         _, scores = pooled(centre_maps[:, 0])
@@ -133,14 +144,19 @@ def _fit_pretrained(
                 nlls[size][float(weight)] = round(metrics.nll(probs, y_calib[ok]), 5)
                 biases[size, float(weight)] = round(bias, 4)
         size, weight = min(((s, w) for s in nlls for w in nlls[s]), key=lambda sw: nlls[sw[0]][sw[1]])
-        return nlls[size][weight], size, weight, biases[size, weight], nlls
+        return RealPhotoChoice(nlls[size][weight], size, weight, biases[size, weight], nlls)
+
+    def record(steps: int, choice: RealPhotoChoice, stage: str) -> None:
+        history.append({"steps": steps, "real_calibration_nll": choice.nll, "size": choice.size,
+                        "imagenet_weight": choice.imagenet_weight, "pet_bias": choice.pet_bias})
+        log.info("%s: real-photo NLL %.4f at %d px, weight %s, pet bias %s", stage, *choice[:4])
 
     # Fine-tune the top blocks in rounds; after each, real-photo likelihood decides whether to keep
     # going. Fitting the squashed photos longer keeps improving them while real photos get worse.
     best = real_likelihood()
     best_weights = (top.get_weights(), head.get_weights())
-    history = [{"steps": 0, "real_calibration_nll": best[0], "size": best[1], "imagenet_weight": best[2], "pet_bias": best[3]}]
-    log.info("frozen backbone: real-photo NLL %.4f at %d px, weight %s, pet bias %s", *best[:4])
+    history: list[dict] = []
+    record(0, best, "frozen backbone")
     tuner = fine_tuning_model(top, head)
     tuner.compile(
         keras.optimizers.Adam(opts.fine_tune_lr),
@@ -156,9 +172,8 @@ def _fit_pretrained(
         tuner.fit(x_tr[pick].astype(np.float32), [y_tr[pick], teacher[pick]], batch_size=64, epochs=1, shuffle=False, verbose=0)
         result = real_likelihood()
         steps = round_ * opts.steps_per_round
-        history.append({"steps": steps, "real_calibration_nll": result[0], "size": result[1], "imagenet_weight": result[2], "pet_bias": result[3]})
-        log.info("fine-tuning, %d steps: real-photo NLL %.4f at %d px, weight %s, pet bias %s", steps, *result[:4])
-        if result[0] < best[0]:
+        record(steps, result, f"fine-tuning, {steps} steps")
+        if result.nll < best.nll:
             best, best_weights, best_steps, since_best = result, (top.get_weights(), head.get_weights()), steps, 0
         else:
             since_best += 1
