@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.metrics import CAT, DOG, OTHER, at_threshold, fit_temperature_and_pet_bias, pick_threshold
+from train.metrics import CAT, DOG, OTHER, at_threshold, fit_temperature_and_pet_bias, misplaced, pick_threshold
 
 
 def _probs(top: list[int], confidence: list[float]) -> np.ndarray:
@@ -51,3 +51,11 @@ def test_temperature_and_pet_bias_recover_how_the_logits_were_distorted() -> Non
     temperature, bias = fit_temperature_and_pet_bias(2.0 * z - [1.5, 1.5, 0.0], labels)
     assert abs(temperature - 2.0) < 0.1
     assert abs(bias - 1.5) < 0.15
+
+
+def test_misplaced_lists_wrong_moves_first_then_pets_left_in_place() -> None:
+    labels = np.array([CAT, OTHER, DOG, CAT, OTHER, DOG, CAT])
+    probs = _probs([CAT, CAT, CAT, DOG, OTHER, DOG, OTHER], [0.99, 0.9, 0.95, 0.6, 0.99, 0.7, 0.8])
+    # Right move (0), other moved (1), dog moved to cats (2), cat below threshold (3), other kept (4),
+    # dog below threshold (5), cat taken for other (6); threshold 0.85.
+    assert misplaced(probs, labels, 0.85).tolist() == [2, 1, 6, 5, 3]

@@ -63,6 +63,9 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     assert card["training_data"]["skipped"] == {"unreadable": 1}
     assert set(card["metrics"]) == {"real_report_half", "real_calibration_half", "petimages_other_test_split"}
     assert (tmp_path / "run" / "eval_real_report" / "threshold_coverage.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "run" / "eval_real_report" / "metrics.json").read_text())
+    assert all(Path(row["file"]).is_file() and row["went_to"] in ("cats/", "dogs/", "stayed")
+               for row in saved["misplaced_at_default_threshold"])
 
     from catsort.classify import classify_files
     from catsort.model import Classifier, ModelCard

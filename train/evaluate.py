@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from catsort.classify import classify_files  # noqa: E402
+from catsort.images import ImageError, open_image  # noqa: E402
 from catsort.model import Classifier, ModelCard, resolve_card_path  # noqa: E402
 from train import metrics  # noqa: E402
 from train.data import labelled_files  # noqa: E402
@@ -20,19 +22,62 @@ from train.data import labelled_files  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def predict_logits(card: ModelCard, files: list[tuple[Path, str]], jobs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and label indices for the readable files among ``files`` (unreadable ones are logged)."""
+def predict_logits(
+    card: ModelCard, files: list[tuple[Path, str]], jobs: int | None = None
+) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Paths, logits and label indices of the readable files among ``files`` (unreadable ones are logged)."""
     classifier = Classifier(card)
     label_of = dict(files)
     order = [card.labels.index(name) for name in metrics.LABELS]
-    logits, labels = [], []
+    paths, logits, labels = [], [], []
     for pred in classify_files([p for p, _ in files], classifier, jobs):
         if pred.logits is None:
             log.warning("skip %s: %s", pred.path, pred.error)
             continue
+        paths.append(pred.path)
         logits.append(np.asarray(pred.logits)[order])
         labels.append(metrics.LABELS.index(label_of[pred.path]))
-    return np.array(logits, dtype=np.float32), np.array(labels, dtype=int)
+    return paths, np.array(logits, dtype=np.float32), np.array(labels, dtype=int)
+
+
+def misplaced_files(paths: list[Path], probs: np.ndarray, labels: np.ndarray, threshold: float) -> list[dict]:
+    """The files a run at ``threshold`` would leave out of place, as readable rows (see :func:`metrics.misplaced`)."""
+    dest = metrics.decisions(probs, threshold)
+    return [
+        {
+            "file": str(paths[i]),
+            "label": metrics.LABELS[labels[i]],
+            "went_to": "stayed" if dest[i] == metrics.OTHER else f"{metrics.LABELS[dest[i]]}s/",
+            "probabilities": dict(zip(metrics.LABELS, np.round(probs[i], 4).tolist())),
+        }
+        for i in metrics.misplaced(probs, labels, threshold)
+    ]
+
+
+def plot_misplaced(rows: list[dict], out: Path, title: str, limit: int = 48) -> None:
+    """A contact sheet of the first ``limit`` misplaced photos: what a person checks before trusting a figure."""
+    shown = rows[:limit]
+    if not shown:
+        return
+    cols = 8
+    fig, axes = plt.subplots(math.ceil(len(shown) / cols), cols, figsize=(cols * 1.6, math.ceil(len(shown) / cols) * 1.9), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, row in zip(axes.flat, shown):
+        try:
+            img = open_image(Path(row["file"]), 160)
+            img.thumbnail((160, 160))
+            ax.imshow(np.asarray(img))
+        except ImageError:
+            pass
+        moved = row["went_to"] != "stayed"
+        top, p = max(row["probabilities"].items(), key=lambda kv: kv[1])
+        ax.set_title(f"{row['label']} -> {row['went_to']} ({top} {p:.2f})\n{Path(row['file']).name[:24]}",
+                     fontsize=6.5, color="crimson" if moved else "black")
+    fig.suptitle(f"{title}: {len(rows)} photos out of place (red: moved to a wrong folder)" + (f", first {limit}" if len(rows) > limit else ""), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out / "misplaced.png", dpi=110)
+    plt.close(fig)
 
 
 def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray, out: Path, title: str) -> None:
@@ -97,13 +142,16 @@ def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray,
 
 
 def evaluate_files(card: ModelCard, files: list[tuple[Path, str]], out: Path | None, title: str) -> dict:
-    logits, labels = predict_logits(card, files)
+    paths, logits, labels = predict_logits(card, files)
     probs = metrics.softmax(logits, card.temperature)
     report = metrics.summary(probs, labels, card.threshold)
     sweep = metrics.sweep(probs, labels)
     if out is not None:
+        misplaced = misplaced_files(paths, probs, labels, card.threshold)
         plot(report, sweep, probs, labels, out, title)
-        (out / "metrics.json").write_text(json.dumps({"summary": report, "threshold_sweep": sweep}, indent=2) + "\n")
+        plot_misplaced(misplaced, out, title)
+        saved = {"summary": report, "threshold_sweep": sweep, "misplaced_at_default_threshold": misplaced}
+        (out / "metrics.json").write_text(json.dumps(saved, indent=2) + "\n")
     return report
 
 
@@ -114,4 +162,6 @@ def main(folder: Path, model: Path | None, out: Path | None) -> dict:
         raise SystemExit(f"{folder}: no labelled images (expected cat/, dog/, other/ sub-folders)")
     report = evaluate_files(card, files, out, folder.name)
     print(json.dumps({k: report[k] for k in ("files", "accuracy", "cat_vs_dog_accuracy", "at_default_threshold")}, indent=2))
+    if out is not None:
+        print(f"plots, the threshold sweep and the photos out of place: {out}/ (misplaced.png, metrics.json)")
     return report

@@ -290,7 +290,7 @@ def run(opts: FitOptions) -> dict:
     write_card(card_path, onnx_path, fields)
     from catsort.model import ModelCard
 
-    logits, labels = predict_logits(ModelCard.load(card_path), calib)
+    _, logits, labels = predict_logits(ModelCard.load(card_path), calib)
     temperature = metrics.fit_temperature(logits, labels)
     threshold = metrics.pick_threshold(metrics.softmax(logits, temperature), labels, opts.max_wrong)
     fields["calibration"] = {

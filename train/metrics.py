@@ -23,6 +23,17 @@ def decisions(probs: np.ndarray, threshold: float) -> np.ndarray:
     return np.where(moved, top, OTHER)
 
 
+def misplaced(probs: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices of the files that would not end where they belong, the ones to look at first.
+
+    Moves to a wrong folder come first, then pets left in place; each group most confident first.
+    """
+    dest = decisions(probs, threshold)
+    confidence = probs.max(axis=1)
+    groups = (np.flatnonzero((dest != OTHER) & (dest != labels)), np.flatnonzero((dest == OTHER) & (labels != OTHER)))
+    return np.concatenate([g[np.argsort(-confidence[g], kind="stable")] for g in groups])
+
+
 def at_threshold(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
     dest = decisions(probs, threshold)
     moved = dest != OTHER
