@@ -60,7 +60,8 @@ def plot_misplaced(rows: list[dict], out: Path, title: str, limit: int = 48) -> 
     if not shown:
         return
     cols = 8
-    fig, axes = plt.subplots(math.ceil(len(shown) / cols), cols, figsize=(cols * 1.6, math.ceil(len(shown) / cols) * 1.9), squeeze=False)
+    rows_shown = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows_shown, cols, figsize=(cols * 1.6, rows_shown * 1.9), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, row in zip(axes.flat, shown):
