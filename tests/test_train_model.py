@@ -41,10 +41,12 @@ def test_imagenet_head_knows_real_cats_and_dogs(backbone) -> None:
 
 def _tiny_dataset(root: Path) -> None:
     for folder, colour, n in (("pets/Cat", RED, 12), ("pets/Dog", BLUE, 12), ("other/misc", GREEN, 12),
-                              ("real/cat", RED, 4), ("real/dog", BLUE, 4), ("real/other", GREEN, 4)):
+                              ("real/cat", RED, 4), ("real/dog", BLUE, 4), ("real/other", GREEN, 4),
+                              ("realtrain/cat", RED, 16), ("realtrain/dog", BLUE, 16), ("realtrain/other/rabbit", GREEN, 16)):
         (root / folder).mkdir(parents=True, exist_ok=True)
+        size = (240, 180) if folder.startswith("realtrain") else (180, 180)
         for i in range(n):
-            photo(colour, (180, 180), seed=zlib.crc32(f"{folder}/{i}".encode())).save(root / folder / f"{i}.jpg", quality=75)
+            photo(colour, size, seed=zlib.crc32(f"{folder}/{i}".encode())).save(root / folder / f"{i}.jpg", quality=75)
     (root / "pets/Cat/666.jpg").write_bytes(b"")
 
 
@@ -56,14 +58,19 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
 
     _tiny_dataset(tmp_path)
     opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,
-                      sizes=(224, 256), fine_tune_rounds=2, steps_per_round=2)
+                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, sizes=(224, 240), fine_tune_rounds=2, steps_per_round=2)
     card = run(opts)
-    assert card["name"] == f"catsort-{backbone}"
+    assert card["name"] == f"catsort-{backbone}-v2"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert card["training_data"]["skipped"] == {"unreadable": 1}
-    assert set(card["metrics"]) == {"real_report_half", "real_calibration_half", "petimages_other_test_split"}
-    assert (tmp_path / "run" / "eval_real_report" / "threshold_coverage.png").stat().st_size > 1000
-    saved = json.loads((tmp_path / "run" / "eval_real_report" / "metrics.json").read_text())
+    splits = card["training_data"]["splits"]
+    assert all(sum(splits[f"realtrain_{role}"].values()) > 0 for role in ("train", "val", "heldout"))
+    crossfit = card["metrics"]["cross_fitted"]
+    assert crossfit["pooled"]["files"] == crossfit["real"]["files"] + crossfit["realtrain_heldout"]["files"] == 12 + sum(splits["realtrain_heldout"].values())
+    assert 0 <= crossfit["pooled"]["wrong_among_moved"] <= crossfit["pooled"]["wrong_among_moved_upper95"] <= 1
+    assert "wrong_among_moved_upper95" in card["metrics"]["petimages_other_test_split"]["at_default_threshold"]
+    assert (tmp_path / "run" / "eval_crossfit" / "threshold_coverage.png").stat().st_size > 1000
+    saved = json.loads((tmp_path / "run" / "eval_test_split" / "metrics.json").read_text())
     assert all(Path(row["file"]).is_file() and row["went_to"] in ("cats/", "dogs/", "stayed")
                for row in saved["misplaced_at_default_threshold"])
 
@@ -71,14 +78,12 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     from catsort.model import Classifier, ModelCard
 
     loaded = ModelCard.load(tmp_path / "run" / "model.json")
+    assert [(v.name, v.resize) for v in loaded.views] == [("pixels", "squash")]
     if backbone != "scratch":
         assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
-        assert [(v.name, v.resize) for v in loaded.views] == [("pixels", "squash"), ("centre", "centre")]
-        assert loaded.views[0].size == card["model"]["inference_input_size"] in (224, 256)
-        assert loaded.views[1].size == 224
+        assert loaded.views[0].size == card["model"]["inference_input_size"] in (224, 240)
     assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
     assert loaded.onnx_path.stat().st_size < (tmp_path / "run" / "catsort_float.onnx").stat().st_size
-    assert card["quantization"]["photos"] == card["metrics"]["real_calibration_half"]["files"]
     assert card["quantization"]["mean_abs_probability_change"] < 0.1
     preds = list(classify_files(sorted((tmp_path / "real").rglob("*.jpg")), Classifier(loaded)))
     assert all(p.probabilities is not None and abs(sum(p.probabilities) - 1) < 1e-6 for p in preds)

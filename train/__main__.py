@@ -21,13 +21,16 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("--data", type=Path, action="append", required=True, help="folder with Cat/Dog (or cat/dog) images; repeatable")
     fit.add_argument("--other", type=Path, action="append", default=[], help="folder whose images are all 'other'; repeatable")
     fit.add_argument("--real", type=Path, required=True, help="real photos in cat/ dog/ other/ for calibration and reporting (never trained on)")
+    fit.add_argument("--realtrain", type=Path, help="real photos in cat/ dog/ other/ to train on (folds: held out, validation, train)")
+    fit.add_argument("--realtrain-weight", type=float, default=FitOptions.realtrain_weight, help="loss weight of a real training view")
+    fit.add_argument("--realtrain-aug-views", type=int, default=FitOptions.realtrain_aug_views, help="augmented copies per real training photo")
     fit.add_argument("--out", type=Path, required=True, help="run folder (outside the repository, e.g. runs/main)")
     fit.add_argument("--backbone", choices=("efficientnet-lite0", "scratch"), default="efficientnet-lite0")
     fit.add_argument("--epochs", type=int, default=40)
     fit.add_argument("--aug-views", type=int, default=2, help="augmented copies per training image (pretrained backbone)")
     fit.add_argument(
         "--sizes", type=int, nargs="+", default=list(FitOptions.sizes),
-        help="candidate inference input sizes (pretrained backbone), chosen by real-photo likelihood",
+        help="candidate sizes of the one squashed view (pretrained backbone), chosen by likelihood on the realtrain validation folds",
     )
     fit.add_argument(
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
@@ -42,6 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     ship.add_argument("run", type=Path)
     ship.add_argument("--baseline", type=Path, help="run folder of the scratch baseline")
     ship.add_argument("--assets", type=Path, default=Path("assets"))
+    ship.add_argument("--photos", type=Path, default=Path("../shared/data/real"),
+                      help="photos to time the shipped model against the run's on (compute ratio recorded in the card)")
+    ship.add_argument("--plots-from", default="eval_crossfit", help="the run's evaluation folder whose plots ship")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
 
         run(FitOptions(
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
+            realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
             sizes=tuple(args.sizes), fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
         ))
     elif args.command == "evaluate":
@@ -57,17 +64,32 @@ def main(argv: list[str] | None = None) -> None:
 
         evaluate(args.folder, args.model, args.out)
     else:
-        card = json.loads((args.run / "model.json").read_text())
-        if args.baseline:
-            base = json.loads((args.baseline / "model.json").read_text())
-            card["baseline"] = {"model": base["model"], "metrics": base["metrics"], "command": base["command"], "calibration": base["calibration"]}
-        args.assets.mkdir(exist_ok=True)
-        shutil.copyfile(args.run / card["onnx"]["file"], args.assets / card["onnx"]["file"])
-        (args.assets / "model.json").write_text(json.dumps(card, indent=2) + "\n")
-        plots = args.assets / "plots"
-        plots.mkdir(exist_ok=True)
-        for png in ("threshold_coverage.png", "confusion.png", "reliability.png"):
-            shutil.copyfile(args.run / "eval_real_report" / png, plots / png)
+        ship_run(args.run, args.baseline, args.assets, args.photos, args.plots_from)
+
+
+def ship_run(run: Path, baseline: Path | None, assets: Path, photos: Path, plots_from: str) -> None:
+    """Time the model in ``assets`` against the run's, then copy the run's ONNX, card and plots into ``assets``."""
+    card = json.loads((run / "model.json").read_text())
+    previous = assets / "model.json"
+    if previous.is_file() and photos.is_dir():
+        from train.speed import compare
+
+        card["compute"] = compare(previous, run / "model.json", photos)
+        print(json.dumps(card["compute"], indent=2))
+    if baseline:
+        base = json.loads((baseline / "model.json").read_text())
+        card["baseline"] = {"model": base["model"], "metrics": base["metrics"], "command": base["command"], "calibration": base["calibration"]}
+    elif previous.is_file() and "baseline" in (old := json.loads(previous.read_text())):
+        card["baseline"] = old["baseline"]
+        card["baseline"].setdefault("note", "kept from the previous card: measured on the data and splits of "
+                                    f"{old.get('name')} (before realtrain), not re-run for this model")
+    assets.mkdir(exist_ok=True)
+    shutil.copyfile(run / card["onnx"]["file"], assets / card["onnx"]["file"])
+    (assets / "model.json").write_text(json.dumps(card, indent=2) + "\n")
+    plots = assets / "plots"
+    plots.mkdir(exist_ok=True)
+    for png in ("threshold_coverage.png", "confusion.png", "reliability.png"):
+        shutil.copyfile(run / plots_from / png, plots / png)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,18 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 
-def augment(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+SQUASHED_ASPECT = (0.6, 1 / 0.6)
+"""Crop aspect range for the squashed 180 px photos. Squashing a crop of width/height ``a`` stretches
+the picture by ``1 / a``: a squashed 4:3 photo cropped at 0.6 looks like a squashed portrait photo, at
+1.67 like a squashed panorama. Users' photos come at every aspect ratio and the app squashes them all."""
+NATURAL_ASPECT = (3 / 4, 4 / 3)
+"""Crop aspect range for photos at their own aspect ratio (realtrain): squashing already distorts them as the app does."""
+
+
+def augment(img: Image.Image, rng: np.random.Generator, aspect_range: tuple[float, float] = NATURAL_ASPECT) -> Image.Image:
     w, h = img.size
     area = rng.uniform(0.55, 1.0) * w * h
-    aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+    aspect = np.exp(rng.uniform(np.log(aspect_range[0]), np.log(aspect_range[1])))
     cw = int(min(w, round(np.sqrt(area * aspect))))
     ch = int(min(h, round(np.sqrt(area / aspect))))
     x0 = int(rng.integers(0, w - cw + 1))

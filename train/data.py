@@ -101,6 +101,22 @@ def split_of(sha256: str, val_pct: int = 10, test_pct: int = 10) -> str:
     return "test" if bucket < test_pct else "val" if bucket < test_pct + val_pct else "train"
 
 
+REALTRAIN_FOLDS = 20
+REALTRAIN_ROLES = {"heldout": range(0, 4), "val": range(4, 7), "train": range(7, 20)}
+"""Real training photos in 20 folds by content hash: folds 0-3 (20%) are held out and only reported on
+(and cross-fit the calibration, see ``train.calibrate``), 4-6 (15%) make the choices, 7-19 (65%) train."""
+
+
+def realtrain_fold(sha256: str) -> int:
+    """Deterministic fold of a real training photo: hash bits not used by :func:`split_of`."""
+    return int(sha256[8:16], 16) % REALTRAIN_FOLDS
+
+
+def realtrain_role(sha256: str) -> str:
+    fold = realtrain_fold(sha256)
+    return next(role for role, folds in REALTRAIN_ROLES.items() if fold in folds)
+
+
 def clean_and_split(files: list[tuple[Path, str]], val_pct: int = 10, test_pct: int = 10) -> tuple[list[Sample], dict]:
     """Drop unreadable files and duplicates, then split; returns samples and counts for the model card."""
     skipped: Counter[str] = Counter()

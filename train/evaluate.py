@@ -81,8 +81,7 @@ def plot_misplaced(rows: list[dict], out: Path, title: str, limit: int = 48) -> 
     plt.close(fig)
 
 
-def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray, out: Path, title: str) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+def plot_confusion(report: dict, out: Path, title: str) -> None:
     confusion = np.array(report["confusion_matrix"]["counts"])
     fig, ax = plt.subplots(figsize=(4, 3.6))
     ax.imshow(confusion, cmap="Blues")
@@ -92,11 +91,13 @@ def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray,
     ax.set_yticks(range(3), metrics.LABELS)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{title}: confusion")
+    ax.set_title(f"{title}: confusion", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "confusion.png", dpi=110)
     plt.close(fig)
 
+
+def plot_threshold_coverage(sweep: list[dict], threshold: float, out: Path, title: str) -> None:
     t = [row["threshold"] for row in sweep]
     fig, ax = plt.subplots(figsize=(6, 3.8))
     ax.plot(t, [row["pets_to_right_folder"] for row in sweep], label="pets moved to the right folder")
@@ -105,11 +106,10 @@ def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray,
     ax2 = ax.twinx()
     ax2.plot(t, [100 * row["wrong_among_moved"] for row in sweep], color="crimson", label="moved to a wrong folder (%)")
     ax2.set_ylabel("wrong among moved (%)", color="crimson")
-    threshold = report["at_default_threshold"]["threshold"]
     ax.axvline(threshold, color="grey", linestyle="--")
     ax.set_xlabel("confidence threshold")
     ax.set_ylim(0.5, 1.005)
-    ax.set_title(f"{title}: threshold vs coverage (default {threshold:.3f})")
+    ax.set_title(f"{title}: threshold vs coverage (default {threshold:.3f})", fontsize=8)
     lines = ax.get_legend_handles_labels()
     lines2 = ax2.get_legend_handles_labels()
     ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], loc="lower left", fontsize=8)
@@ -117,6 +117,8 @@ def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray,
     fig.savefig(out / "threshold_coverage.png", dpi=110)
     plt.close(fig)
 
+
+def plot_reliability(probs: np.ndarray, labels: np.ndarray, out: Path, title: str) -> None:
     conf = probs.max(axis=1)
     right = probs.argmax(axis=1) == labels
     edges = np.linspace(1 / 3, 1, 11)
@@ -135,11 +137,19 @@ def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray,
         ax.annotate(str(c), (m, a), fontsize=7, textcoords="offset points", xytext=(3, -9))
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
-    ax.set_title(f"{title}: reliability")
+    ax.set_title(f"{title}: reliability", fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "reliability.png", dpi=110)
     plt.close(fig)
+
+
+def plot(report: dict, sweep: list[dict], probs: np.ndarray, labels: np.ndarray, out: Path, title: str) -> None:
+    """The three figures of a run: confusion, threshold vs coverage, reliability."""
+    out.mkdir(parents=True, exist_ok=True)
+    plot_confusion(report, out, title)
+    plot_threshold_coverage(sweep, report["at_default_threshold"]["threshold"], out, title)
+    plot_reliability(probs, labels, out, title)
 
 
 def evaluate_files(card: ModelCard, files: list[tuple[Path, str]], out: Path | None, title: str) -> dict:

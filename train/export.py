@@ -59,3 +59,23 @@ def write_card(card_path: Path, onnx_path: Path, fields: dict) -> dict:
     card.update(fields)
     card_path.write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card
+
+
+def add_logit_bias(src: Path, dst: Path, bias: np.ndarray) -> Path:
+    """Copy ``src`` with a constant added to its logits output: the pet bias fitted after export goes in the graph.
+
+    The app applies only the card's temperature, so whatever else calibration fits must be part of the model.
+    """
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    out = model.graph.output[0].name
+    raw = out + "_before_pet_bias"
+    for node in model.graph.node:
+        node.output[:] = [raw if name == out else name for name in node.output]
+        node.input[:] = [raw if name == out else name for name in node.input]
+    model.graph.initializer.append(numpy_helper.from_array(np.asarray(bias, dtype=np.float32), "pet_bias"))
+    model.graph.node.append(helper.make_node("Add", [raw, "pet_bias"], [out], name="add_pet_bias"))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return dst

@@ -17,24 +17,25 @@ import onnxruntime as ort
 from tqdm import tqdm
 
 from catsort.images import ImageError, open_image, to_model_input
-from train.augment import augment
+from train.augment import NATURAL_ASPECT, augment
 
 log = logging.getLogger(__name__)
 
 
-def _views(path: Path, size: int, n_aug: int, seed: int, resize: str) -> np.ndarray | None:
+def _views(path: Path, size: int, n_aug: int, seed: int, resize: str, aspect: tuple[float, float] = NATURAL_ASPECT) -> np.ndarray | None:
     try:
         img = open_image(path, size)
     except ImageError as exc:
         log.info("skip %s: %s", path, exc)
         return None
     rng = np.random.default_rng(seed)
-    views = [to_model_input(img, size, resize)] + [to_model_input(augment(img, rng), size, resize) for _ in range(n_aug)]
+    views = [to_model_input(img, size, resize)] + [to_model_input(augment(img, rng, aspect), size, resize) for _ in range(n_aug)]
     return np.stack(views)
 
 
 def extract(
-    onnx_path: Path, paths: list[Path], size: int, n_aug: int = 0, batch: int = 32, seed: int = 0, resize: str = "squash"
+    onnx_path: Path, paths: list[Path], size: int, n_aug: int = 0, batch: int = 32, seed: int = 0, resize: str = "squash",
+    aspect: tuple[float, float] = NATURAL_ASPECT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (float16 output[n, 1+n_aug, ...] of the ONNX's single output, ok[n]) for ``paths``."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
@@ -47,7 +48,7 @@ def extract(
 
         def decode(chunk_index: int) -> list[np.ndarray | None]:
             start = chunk_index * batch
-            return [_views(p, size, n_aug, seed * 1_000_003 + start + j, resize) for j, p in enumerate(chunks[chunk_index])]
+            return [_views(p, size, n_aug, seed * 1_000_003 + start + j, resize, aspect) for j, p in enumerate(chunks[chunk_index])]
 
         window: deque[Future] = deque(pool.submit(decode, i) for i in range(min(4, len(chunks))))
         for ci in tqdm(range(len(chunks)), desc="backbone", mininterval=10):

