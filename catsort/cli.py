@@ -1,4 +1,4 @@
-"""``catsort --headless PATH``: the terminal shell over :mod:`catsort.sort`.
+"""``catsort --headless PATH``: the terminal shell over :mod:`catsort.sort`; plain ``catsort`` opens the window.
 
 Exit codes: 0 every file handled, 1 some files could not be read or moved (the rest were done),
 2 usage errors or an unusable folder or model, 130 interrupted (every file is still at its old
@@ -16,11 +16,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from catsort import __version__
-from catsort.classify import default_jobs
-from catsort.fileops import FolderBusyError
-from catsort.model import Classifier, ModelCard, ModelError, resolve_card_path
+from catsort.apply import Record, undo_runs
+from catsort.errors import CatsortError
+from catsort.model import Classifier, ModelCard, resolve_card_path, shipped_card_path
 from catsort.report import REPORT_SUFFIXES, summary_object, write_report
-from catsort.sort import FolderError, Record, SortOptions, Summary, sort_folder, undo_runs
+from catsort.sort import SortOptions, Summary, sort_folder
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -39,6 +39,32 @@ def _positive(text: str) -> int:
     return value
 
 
+def version_text() -> str:
+    """The app's version and the shipped model's identity (what a bug report needs)."""
+    try:
+        model = ModelCard.load(shipped_card_path()).identity
+    except CatsortError as exc:
+        model = f"unavailable ({exc})"
+    return f"catsort {__version__}\nmodel: {model}"
+
+
+class _Version(argparse.Action):
+    """``--version`` reads the model card only when asked (start-up stays light)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and the model's identity")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def _cpu_count() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="catsort",
@@ -52,14 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--dry-run", action="store_true", help="change nothing; show what would happen")
     p.add_argument("--threshold", type=_probability, metavar="P", help="minimum confidence to move a photo (default: the model card's)")
     p.add_argument("--model", type=Path, metavar="FILE", help="another model: its .onnx file (card beside it) or its .json card")
-    p.add_argument("--jobs", type=_positive, default=default_jobs(), metavar="N", help="decoding workers (default: %(default)s, all cores)")
+    p.add_argument("--jobs", type=_positive, default=_cpu_count(), metavar="N", help="decoding workers (default: %(default)s, all cores)")
     p.add_argument("--report", type=Path, metavar="FILE", help="write one record per file to FILE.json or FILE.csv")
     p.add_argument("--json", action="store_true", help="print a summary object on stdout (human summary goes to stderr)")
     p.add_argument("--undo", action="store_true", help="revert the last run in PATH")
     p.add_argument("--all", action="store_true", help="with --undo: revert every run in PATH, newest first")
+    p.add_argument("--trust-journals", action="store_true",
+                   help="act on undo journals in PATH that your catsort did not sign (yours from another computer or a backup)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     p.add_argument("-v", "--verbose", action="store_true", help="print the decision for every file")
-    p.add_argument("--version", action="version", version=f"catsort {__version__}")
+    p.add_argument("--version", action=_Version)
     return p
 
 
@@ -71,17 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--all goes with --undo")
     if args.report and args.report.suffix.lower() not in REPORT_SUFFIXES:
         parser.error(f"--report {args.report}: the file name must end in .json or .csv")
-    if args.path is None:
-        if args.headless or args.undo:
-            parser.error("PATH is required")
-        print("catsort: the window is not available in this version; sort from the terminal with:\n"
-              "  catsort --headless PATH     (catsort --help lists the options)", file=sys.stderr)
-        return EXIT_UNUSABLE
     if not (args.headless or args.undo):
-        parser.error("use --headless PATH to sort from the terminal, or --undo PATH")
+        flags = ("copy", "dry_run", "report", "json", "threshold", "model", "all", "quiet", "verbose")
+        terminal_only = [f for f in flags if getattr(args, f)]
+        if terminal_only:
+            parser.error(f"--{terminal_only[0].replace('_', '-')} goes with --headless (without it, catsort opens the window)")
+        from catsort.gui.app import open_window
+
+        return open_window(args.path, recursive=args.recursive)
+    if args.path is None:
+        parser.error("PATH is required")
     try:
         return _undo(args) if args.undo else _sort(args)
-    except (FolderError, FolderBusyError, ModelError) as exc:
+    except CatsortError as exc:
         print(f"catsort: {exc}", file=sys.stderr)
         return EXIT_UNUSABLE
     except KeyboardInterrupt:
@@ -91,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    result = undo_runs(args.path, args.all)
+    result = undo_runs(args.path, args.all, args.trust_journals)
+    for warning in result.warnings:
+        print(f"catsort: {warning}", file=sys.stderr)
     if result.runs == 0:
         print(f"catsort: nothing to undo in {args.path}", file=sys.stderr)
         return EXIT_OK
@@ -105,7 +137,7 @@ def _undo(args: argparse.Namespace) -> int:
 def _sort(args: argparse.Namespace) -> int:
     card = ModelCard.load(resolve_card_path(args.model))
     classifier = Classifier(card)
-    options = SortOptions(args.recursive, args.copy, args.dry_run, args.threshold, args.jobs)
+    options = SortOptions(args.recursive, args.copy, args.dry_run, args.threshold, args.jobs, args.trust_journals)
     human = sys.stderr if args.json else sys.stdout
     show_bar = not args.quiet and sys.stderr.isatty()
     bar: tqdm | None = None
@@ -126,7 +158,7 @@ def _sort(args: argparse.Namespace) -> int:
     if args.report:
         write_report(summary.records, args.report)
     if args.json:
-        print(json.dumps(summary_object(summary, card.raw.get("name", card.onnx_path.name)), indent=2, ensure_ascii=False))
+        print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False))
     _print_summary(summary, args, human)
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
@@ -141,6 +173,8 @@ def _describe(r: Record) -> str:
 
 def _print_summary(summary: Summary, args: argparse.Namespace, out) -> None:
     failed = summary.failed
+    for warning in summary.warnings:
+        print(f"catsort: {warning}", file=sys.stderr)
     if args.quiet:
         for r in failed:
             print(f"FAILED {r.path}: {r.error}", file=sys.stderr)

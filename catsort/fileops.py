@@ -9,6 +9,11 @@ file, is fsynced and verified by sha256, and only then linked under its final na
 
 Whatever the journal says, recovery and undo look at the filesystem to decide what happened,
 so running them twice, or after a crash in the middle of either, is harmless.
+
+A journal is also untrusted input: a shared drive or an unzipped photo pack can hold one that
+someone else wrote. Every line is signed (:mod:`catsort.signing`) and every path it names is
+checked (:func:`_path_problem`) before recovery or undo acts on any of it; a journal that fails is
+reported in one line and left alone, never acted on, never deleted.
 """
 
 from __future__ import annotations
@@ -18,25 +23,24 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from catsort import signing
 from catsort.checksum import file_sha256
-from catsort.plan import candidate_names
+from catsort.errors import FileOpError, FolderBusyError, FolderError
+from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name
 
-JOURNAL_FOLDER = ".catsort"
+__all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "folder_lock", "read_journals", "settle_interrupted"]
+
 _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EACCES}
-
-
-class FileOpError(Exception):
-    """A single file could not be moved or copied; ``str()`` is the one-line reason."""
-
-
-class FolderBusyError(Exception):
-    """Another catsort process holds the folder's lock."""
+MAX_JOURNAL_BYTES = 256 << 20
+"""A run over 100,000 photos writes about 60 MB; anything much larger is not one of ours."""
+TRUST_HINT = "if this journal is yours (from another computer of yours or a restored backup), act on it with --trust-journals"
 
 
 def _now() -> str:
@@ -94,6 +98,96 @@ def _copy_verified(src: Path, dst: Path, tmp: Path) -> str:
     return expected
 
 
+# --- where catsort may write -------------------------------------------------------------------
+
+
+def check_folder(root: Path) -> Path:
+    """The folder, resolved, or a :class:`FolderError` that says why it cannot be sorted."""
+    if not root.exists():
+        raise FolderError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise FolderError(f"{root}: not a folder")
+    return root.resolve()
+
+
+def check_writable_places(root: Path) -> None:
+    """Refuse, before any file moves, a ``cats/``, ``dogs/`` or ``.catsort/`` that is a link or a file.
+
+    Writing through a symbolic link would move photos out of the folder (or journal them
+    elsewhere); the user decides what the link is for, catsort only says what it found.
+    """
+    for name in (*OUTPUT_FOLDERS.values(), JOURNAL_FOLDER):
+        place = root / name
+        st = _lstat(place)
+        if st is None or stat.S_ISDIR(st.st_mode):
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise FolderError(
+                f"{place} is a symbolic link to {os.readlink(place)}; catsort never writes through a link: "
+                f"replace it with a real folder (or move the link away) and run again"
+            )
+        raise FolderError(f"{place} is a file, not a folder; rename it so catsort can create {name}/ there")
+
+
+def _through_link(root: Path, rel: str) -> bool:
+    """Does any folder on the way from ``root`` to ``rel`` exist as a symbolic link?"""
+    here = root
+    for part in PurePosixPath(rel).parts[:-1]:
+        here = here / part
+        st = _lstat(here)
+        if st is None:
+            return False
+        if stat.S_ISLNK(st.st_mode):
+            return True
+    return False
+
+
+def _path_problem(rel: object) -> str | None:
+    """Why ``rel`` cannot be a path catsort wrote relative to the folder, or None if it can."""
+    if not isinstance(rel, str) or not rel or "\x00" in rel:
+        return "it is not a path"
+    if os.sep != "/" and ("\\" in rel or ":" in rel):
+        return "it is not a path catsort writes"
+    path = PurePosixPath(rel)
+    if path.is_absolute() or rel.startswith("/"):
+        return "it is an absolute path"
+    if any(part in ("", ".", "..") for part in rel.split("/")):
+        return "it leaves the folder"
+    return None
+
+
+def _intent_problem(root: Path, intent: Intent, journal_id: str) -> str | None:
+    """Why this journal entry is not one this catsort could have written, or None."""
+    if intent.op == "mkdir":
+        if intent.dst not in OUTPUT_FOLDERS.values():
+            return f"it creates a folder other than cats/ or dogs/ ({intent.dst})"
+        return None
+    if intent.op not in ("move", "copy"):
+        return f"unknown operation {intent.op!r}"
+    for value in (intent.src, intent.dst, intent.tmp):
+        problem = _path_problem(value)
+        if problem:
+            return f"it names a file outside the folder ({value!r}: {problem})"
+    src, dst = PurePosixPath(intent.src), PurePosixPath(intent.dst)
+    if src.parts[0] in OUTPUT_FOLDERS.values() or src.parts[0] == JOURNAL_FOLDER or any(p.startswith(".") for p in src.parts):
+        return f"its source {intent.src} is not a photo catsort sorts"
+    if len(dst.parts) != 2 or dst.parts[0] not in OUTPUT_FOLDERS.values() or dst.name.startswith("."):
+        return f"its destination {intent.dst} is not inside cats/ or dogs/"
+    if intent.tmp != f"{dst.parts[0]}/{temporary_name(journal_id, intent.seq)}":
+        return f"its temporary file {intent.tmp} is not one catsort writes"
+    for value in (intent.src, intent.dst):
+        if _through_link(root, value):
+            return f"the path {value} goes through a symbolic link"
+    return None
+
+
+# --- the journal -------------------------------------------------------------------------------
+
+
+class UntrustedJournal(FolderError):
+    """A journal that is not acted on; ``str()`` is the one-line report."""
+
+
 @dataclass
 class Intent:
     """One journaled operation, as read back from a journal."""
@@ -111,66 +205,165 @@ class Intent:
     done: bool = False
 
 
+_INTENT_TYPES = {"seq": int, "op": str, "src": str, "dst": str, "size": int, "ino": int, "dev": int, "tmp": str}
+
+
 @dataclass
 class JournalState:
+    """A journal read back, checked and signed; :meth:`append` continues its signature chain."""
+
     path: Path
     intents: list[Intent] = field(default_factory=list)
     ended: bool = False
     undone: bool = False
+    last_mac: str = ""
+    complete_bytes: int = 0
+    """Length of the file up to its last whole line; a torn tail is cut off before appending."""
 
     @classmethod
-    def read(cls, path: Path) -> "JournalState":
-        state = cls(path)
-        by_seq: dict[int, Intent] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
+    def read(cls, root: Path, path: Path, trust: bool = False) -> JournalState:
+        """Read and check one journal; raise :class:`UntrustedJournal` if any of it cannot be trusted.
+
+        ``trust`` accepts a journal this user's key did not sign (the user says it is theirs);
+        the paths it names are checked all the same, and it is signed anew.
+        """
+        def untrusted(reason: str) -> UntrustedJournal:
+            return UntrustedJournal(f"ignoring {path}: {reason}")
+
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise untrusted("it is not a regular file")
+        if st.st_size > MAX_JOURNAL_BYTES:
+            raise untrusted(f"at {st.st_size >> 20} MB it is too large to be a catsort journal")
+        data = path.read_bytes()
+        state = cls(path, complete_bytes=data.rfind(b"\n") + 1)
+        key = signing.journal_key()
+        previous, header, by_seq = path.name, None, {}
+        for number, raw in enumerate(data[: state.complete_bytes].splitlines(), 1):
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a power cut: the operation it announced never started
-            if "op" in rec:
-                intent = Intent(**{k: rec[k] for k in ("seq", "op", "src", "dst", "size", "ino", "dev", "tmp") if k in rec})
-                by_seq[intent.seq] = intent
-                state.intents.append(intent)
-            elif "seq" in rec and rec["seq"] in by_seq:
-                intent = by_seq[rec["seq"]]
-                intent.sha256 = rec.get("verified", intent.sha256)
-                intent.abandoned |= bool(rec.get("abandoned"))
-                intent.done |= bool(rec.get("done"))
-            state.ended |= "end" in rec
-            state.undone |= "undone" in rec
+                rec = json.loads(raw)
+            except ValueError:
+                raise untrusted(f"line {number} is not JSON: not a catsort journal, or altered") from None
+            if not isinstance(rec, dict):
+                raise untrusted(f"line {number} is not a record: not a catsort journal")
+            mac = rec.pop("mac", None)
+            if header is None:
+                if "catsort_journal" not in rec:
+                    raise untrusted("it does not start like a catsort journal")
+                header = rec
+            if not trust and not signing.verify(key, previous, rec, mac):
+                if number > 1:
+                    reason = f"line {number} was changed after catsort wrote it"
+                elif mac is None:
+                    reason = "it is not signed (written by hand, or by a catsort older than 0.2)"
+                elif header.get("key") != signing.key_id(key):
+                    reason = "it was signed by another user's or another computer's catsort"
+                else:
+                    reason = "its first line was changed after catsort wrote it"
+                raise untrusted(f"{reason}; {TRUST_HINT}")
+            previous = mac if isinstance(mac, str) else previous
+            problem = state._add(rec, by_seq)
+            if problem:
+                raise untrusted(f"line {number}: {problem}")
+        for intent in state.intents:
+            problem = _intent_problem(root, intent, path.stem)
+            if problem:
+                raise untrusted(problem)
+        state.last_mac = previous
+        if trust and state.intents:
+            state._sign_anew(data[: state.complete_bytes])
         return state
+
+    def _add(self, rec: dict, by_seq: dict[int, Intent]) -> str | None:
+        if "op" in rec:
+            fields = {k: rec[k] for k in _INTENT_TYPES if k in rec}
+            if any(not isinstance(v, _INTENT_TYPES[k]) or isinstance(v, bool) for k, v in fields.items() if v is not None):
+                return "an entry with fields of the wrong type"
+            try:
+                intent = Intent(**fields)
+            except TypeError:
+                return "an entry without its source or destination"
+            by_seq[intent.seq] = intent
+            self.intents.append(intent)
+        elif "seq" in rec and rec["seq"] in by_seq:
+            intent = by_seq[rec["seq"]]
+            verified = rec.get("verified")
+            intent.sha256 = verified if isinstance(verified, str) else intent.sha256
+            intent.abandoned |= bool(rec.get("abandoned"))
+            intent.done |= bool(rec.get("done"))
+        self.ended |= "end" in rec
+        self.undone |= "undone" in rec
+        return None
+
+    def _sign_anew(self, data: bytes) -> None:
+        """Rewrite a journal the user vouched for under this user's key (atomically), so they need not vouch again."""
+        key = signing.journal_key()
+        previous, lines = self.path.name, []
+        for raw in data.splitlines():
+            rec = json.loads(raw)
+            rec.pop("mac", None)
+            if "catsort_journal" in rec:
+                rec["key"] = signing.key_id(key)
+            previous = signing.sign(key, previous, rec)
+            lines.append(json.dumps({**rec, "mac": previous}) + "\n")
+        tmp = self.path.with_name(self.path.name + ".resign")
+        with tmp.open("w", encoding="ascii") as f:
+            f.writelines(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self.last_mac, self.complete_bytes = previous, self.path.stat().st_size
+
+    def append(self, record: dict) -> None:
+        """Add a signed line (settled, end, undone), first cutting off a line a power cut tore."""
+        mac = signing.sign(signing.journal_key(), self.last_mac, record)
+        if self.path.stat().st_size != self.complete_bytes:
+            os.truncate(self.path, self.complete_bytes)
+        line = (json.dumps({**record, "mac": mac}) + "\n").encode("ascii")
+        with self.path.open("ab") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self.last_mac, self.complete_bytes = mac, self.complete_bytes + len(line)
 
 
 class Journal:
-    """Append-only JSON-lines log of one run's operations."""
+    """Append-only, signed JSON-lines log of one run's operations."""
 
     def __init__(self, root: Path, path: Path) -> None:
         self.root = root
         self.path = path
         self.id = path.stem
-        self._file = path.open("a", encoding="utf-8")
+        self._key = signing.journal_key()
+        self._mac = path.name
+        self._file = path.open("x", encoding="ascii")
         self._seq = 0
         self._touched = False
 
     @classmethod
-    def start(cls, root: Path, mode: str) -> "Journal":
+    def start(cls, root: Path, mode: str) -> Journal:
+        check_writable_places(root)
         folder = root / JOURNAL_FOLDER / "runs"
+        if _through_link(root, f"{JOURNAL_FOLDER}/runs/x"):
+            raise FolderError(f"{folder} is a symbolic link; catsort never writes its journal through a link: remove it")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000_000:09d}-{os.getpid()}.jsonl"
         journal = cls(root, path)
-        journal.write({"catsort_journal": 1, "started": _now(), "mode": mode}, sync=True)
+        journal.write({"catsort_journal": 2, "started": _now(), "mode": mode, "key": signing.key_id(journal._key)}, sync=True)
         _fsync_folder(folder)
         return journal
 
     def write(self, record: dict, sync: bool) -> None:
         self._touched |= "op" in record
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._mac = signing.sign(self._key, self._mac, record)
+        # ASCII JSON: file names that are not valid UTF-8 survive as escapes instead of failing the write.
+        self._file.write(json.dumps({**record, "mac": self._mac}) + "\n")
         self._file.flush()
         if sync:
             os.fsync(self._file.fileno())
 
     def rel(self, path: Path) -> str:
-        return os.path.relpath(path, self.root)
+        return Path(os.path.relpath(path, self.root)).as_posix()
 
     def close(self) -> None:
         """Mark the run complete; a run that touched nothing leaves no journal (nothing to undo)."""
@@ -187,22 +380,28 @@ class Journal:
             self.close()
             return
         self._file.close()
-        settle(self.root, JournalState.read(self.path))
+        settle(self.root, JournalState.read(self.root, self.path))
 
-    def transfer(self, src: Path, folder: Path, op: str) -> Path:
-        """Move (``op="move"``) or copy ``src`` into ``folder`` under a free name; return where it went."""
+    def transfer(self, src: Path, folder: Path, op: str, first_name: str | None = None) -> Path:
+        """Move (``op="move"``) or copy ``src`` into ``folder`` under a free name; return where it went.
+
+        ``first_name`` is the name the plan showed the user; the next free one is used if it was taken since.
+        """
         try:
             st = os.lstat(src)
         except OSError as exc:
             raise FileOpError(f"cannot read file: {exc.strerror or exc}") from None
         self._ensure_folder(folder)
-        for name in candidate_names(src.name):
+        names = candidate_names(src.name)
+        if first_name is not None:
+            names = _starting_at(first_name, names)
+        for name in names:
             dst = folder / name
             if os.path.lexists(dst):
                 continue
             self._seq += 1
             seq = self._seq
-            tmp = folder / f".catsort-{self.id}-{seq}.tmp"
+            tmp = folder / temporary_name(self.id, seq)
             self.write(
                 {"seq": seq, "op": op, "src": self.rel(src), "dst": self.rel(dst), "size": st.st_size,
                  "ino": st.st_ino, "dev": st.st_dev, "tmp": self.rel(tmp)},
@@ -236,10 +435,22 @@ class Journal:
             os.unlink(src)
 
     def _ensure_folder(self, folder: Path) -> None:
-        if folder.is_dir():
+        st = _lstat(folder)
+        if st is not None:
+            if not stat.S_ISDIR(st.st_mode):  # became a link or a file since the run started
+                raise FileOpError(f"{folder.name}/ is not a real folder any more; nothing written through it")
             return
         self.write({"seq": 0, "op": "mkdir", "src": "", "dst": self.rel(folder)}, sync=True)
         folder.mkdir(exist_ok=True)
+
+
+def _starting_at(first: str, names: Iterator[str]) -> Iterator[str]:
+    """The candidate names from ``first`` on (the plan may already have skipped taken ones)."""
+    for name in names:
+        if name == first:
+            yield name
+            yield from names
+            return
 
 
 # --- recovery and undo -------------------------------------------------------------------------
@@ -247,6 +458,8 @@ class Journal:
 
 def _is_ours(intent: Intent, dst: Path, st: os.stat_result) -> bool:
     """Is the file now at ``dst`` the one this intent put there (same inode, or same verified bytes)?"""
+    if not stat.S_ISREG(st.st_mode):
+        return False
     if (st.st_ino, st.st_dev) == (intent.ino, intent.dev):
         return True
     return intent.sha256 is not None and st.st_size == intent.size and file_sha256(dst) == intent.sha256
@@ -254,6 +467,8 @@ def _is_ours(intent: Intent, dst: Path, st: os.stat_result) -> bool:
 
 def _same_file(a: Path, b: Path) -> bool:
     sa, sb = os.lstat(a), os.lstat(b)
+    if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)):
+        return False
     return (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev) or (sa.st_size == sb.st_size and file_sha256(a) == file_sha256(b))
 
 
@@ -272,13 +487,11 @@ def settle(root: Path, state: JournalState) -> None:
         _remove_tmp(root, intent)
         src, dst = root / intent.src, root / intent.dst
         st = _lstat(dst)
-        if intent.op == "move" and st is not None and _lstat(src) is not None and _is_ours(intent, dst, st):
-            if _same_file(src, dst):
-                src.unlink()
-    with state.path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps({"settled": _now()}) + "\n" + json.dumps({"end": _now()}) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        moved = intent.op == "move" and st is not None and _lstat(src) is not None and _is_ours(intent, dst, st)
+        if moved and _same_file(src, dst):
+            src.unlink()
+    state.append({"settled": _now()})
+    state.append({"end": _now()})
     state.ended = True
 
 
@@ -328,9 +541,8 @@ def undo(root: Path, state: JournalState) -> UndoResult:
             if st is None or not _is_ours(intent, dst, st):
                 if st is not None and not src_there:
                     result.problems.append(f"{intent.dst}: replaced by another file since the run; left alone")
-                elif st is None and not src_there and not intent.abandoned:
-                    if intent.done:
-                        result.problems.append(f"{intent.src}: missing (not at {intent.dst} any more)")
+                elif st is None and not src_there and not intent.abandoned and intent.done:
+                    result.problems.append(f"{intent.src}: missing (not at {intent.dst} any more)")
                 continue
             if intent.op == "copy" and src_there and _same_file(src, dst):
                 dst.unlink()
@@ -346,35 +558,47 @@ def undo(root: Path, state: JournalState) -> UndoResult:
         except OSError as exc:
             result.problems.append(f"{intent.dst}: cannot restore: {exc.strerror or exc}")
     if not result.problems:
-        with state.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps({"undone": _now()}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        state.append({"undone": _now()})
         state.undone = True
     return result
 
 
-def journals(root: Path) -> list[JournalState]:
+def read_journals(root: Path, trust: bool = False) -> tuple[list[JournalState], list[str]]:
+    """Every journal of the folder that can be trusted, oldest first, and a line for each that cannot."""
     folder = root / JOURNAL_FOLDER / "runs"
-    if not folder.is_dir():
-        return []
-    return [JournalState.read(p) for p in sorted(folder.glob("*.jsonl"))]
+    if _through_link(root, f"{JOURNAL_FOLDER}/runs/x") or not folder.is_dir():
+        return [], []
+    states, warnings = [], []
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            states.append(JournalState.read(root, path, trust))
+        except UntrustedJournal as exc:
+            warnings.append(str(exc))
+        except OSError as exc:
+            warnings.append(f"ignoring {path}: cannot read it ({exc.strerror or exc})")
+    return states, warnings
 
 
-def settle_interrupted(root: Path) -> int:
-    """Settle every journal a killed run left open; returns how many there were."""
-    open_ones = [j for j in journals(root) if not j.ended]
+def settle_interrupted(root: Path, trust: bool = False) -> tuple[int, list[str]]:
+    """Settle every trusted journal a killed run left open: (how many there were, lines for the untrusted)."""
+    states, warnings = read_journals(root, trust)
+    open_ones = [j for j in states if not j.ended]
     for state in open_ones:
         settle(root, state)
-    return len(open_ones)
+    return len(open_ones), warnings
 
 
 @contextmanager
 def folder_lock(root: Path) -> Iterator[None]:
     """One catsort at a time per folder; the OS drops the lock if the process dies."""
+    check_writable_places(root)
     folder = root / JOURNAL_FOLDER
     folder.mkdir(exist_ok=True)
-    with (folder / "lock").open("a") as f:
+    try:  # never through a link someone left in place of the lock file
+        fd = os.open(folder / "lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise FolderError(f"{folder / 'lock'}: cannot open the folder's lock ({exc.strerror or exc})") from None
+    with os.fdopen(fd, "a") as f:
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks from the standard library

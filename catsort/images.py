@@ -6,14 +6,15 @@ onto white and fitted to a square the same way when the model learns and when th
 
 from __future__ import annotations
 
+import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
-from pillow_heif import register_heif_opener
 
 register_heif_opener()
 
@@ -120,8 +121,25 @@ def load_image(path: Path, size: int) -> np.ndarray:
 
 def load_views(path: Path, views: Sequence[View]) -> tuple[np.ndarray, ...]:
     """One decode of ``path``, fitted once per view, in order; or :class:`ImageError`."""
-    img = open_image(path, max(v.size for v in views))
+    return fit_views(open_image(path, max(v.size for v in views)), views)
+
+
+def fit_views(img: Image.Image, views: Sequence[View]) -> tuple[np.ndarray, ...]:
+    """One decoded image fitted once per view, in order."""
     return tuple(to_model_input(img, v.size, v.resize) for v in views)
+
+
+def encode_thumbnail(img: Image.Image, size: int) -> bytes:
+    """A small JPEG of an already decoded image, at most ``size`` px on its long side (a few KB).
+
+    Made from the decode the model already paid for, so a review window never decodes a
+    12 MP photo twice; encoded, so 20,000 of them fit in a few tens of MB.
+    """
+    small = img.copy()
+    small.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    out = io.BytesIO()
+    small.save(out, "JPEG", quality=82)
+    return out.getvalue()
 
 
 def stack_views(photos: Sequence[tuple[np.ndarray, ...]], views: Sequence[View]) -> dict[str, np.ndarray]:

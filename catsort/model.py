@@ -10,11 +10,8 @@ import numpy as np
 import onnxruntime as ort
 
 from catsort.checksum import file_sha256
+from catsort.errors import ModelError
 from catsort.images import RESIZE_MODES, View
-
-
-class ModelError(Exception):
-    """The model or its card cannot be used; ``str()`` says which file and why."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +26,17 @@ class ModelCard:
     threshold: float
     raw: dict
 
+    @property
+    def name(self) -> str:
+        return str(self.raw.get("name", self.onnx_path.stem))
+
+    @property
+    def identity(self) -> str:
+        """How ``--version`` and the About box name the model: its name and the start of its hash."""
+        return f"{self.name} (sha256 {self.onnx_sha256[:12]})"
+
     @classmethod
-    def load(cls, card_path: Path) -> "ModelCard":
+    def load(cls, card_path: Path) -> ModelCard:
         try:
             raw = json.loads(card_path.read_text(encoding="utf-8"))
             onnx = raw["onnx"]
@@ -57,7 +63,7 @@ class ModelCard:
         for view in card.views:
             if view.resize not in RESIZE_MODES:
                 raise ModelError(f"{card_path}: unsupported resize mode {view.resize!r} for input {view.name!r}")
-        if not 0.0 < card.temperature:
+        if not card.temperature > 0.0:
             raise ModelError(f"{card_path}: temperature must be positive")
         return card
 

@@ -7,7 +7,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from catsort.sort import Record, Summary
+from catsort.apply import Record
+from catsort.sort import Summary
 
 REPORT_SUFFIXES = (".json", ".csv")
 FIELDS = [f.name for f in dataclasses.fields(Record)]
@@ -37,5 +38,6 @@ def summary_object(summary: Summary, model_name: str) -> dict:
         "failed": len(summary.failed),
         "failures": [{"path": r.path, "error": r.error} for r in summary.failed],
         "settled_interrupted_runs": summary.settled_runs,
+        "ignored_journals": summary.warnings,
         "journal": str(summary.journal) if summary.journal else None,
     }

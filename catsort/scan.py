@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catsort.images import is_image_name
-
-OUTPUT_FOLDERS = {"cat": "cats", "dog": "dogs"}
-"""Label -> the folder (inside the sorted folder) its photos are moved to."""
+from catsort.layout import OUTPUT_FOLDERS
 
 
 @dataclass(frozen=True)
@@ -51,3 +49,14 @@ def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
             except OSError as exc:
                 yield Unreadable(Path(entry.path), f"cannot inspect: {exc.strerror or exc}")
         stack.extend(reversed(subfolders))
+
+
+def taken_names(root: Path) -> dict[str, list[str]]:
+    """The names already in ``cats/`` and ``dogs/`` (hidden ones too), which a plan must not reuse."""
+    taken: dict[str, list[str]] = {}
+    for folder in OUTPUT_FOLDERS.values():
+        try:
+            taken[folder] = os.listdir(root / folder)
+        except OSError:
+            taken[folder] = []  # absent (created on the first move) or unreadable (the move reports it)
+    return taken

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The key that signs undo journals: a test run never creates one in the user's own config folder.
+os.environ["CATSORT_CONFIG_DIR"] = tempfile.mkdtemp(prefix="catsort-test-config-")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CATSORT_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -8,11 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-
-from catsort.fileops import FileOpError, FolderBusyError, Journal, folder_lock, journals, settle_interrupted
-from catsort.plan import NAME_MAX_BYTES, candidate_names
-from catsort.sort import undo_runs
 from conftest import RED, make_album, photo, tree_hashes
+
+from catsort.apply import undo_runs
+from catsort.fileops import FileOpError, FolderBusyError, Journal, folder_lock, read_journals, settle_interrupted
+from catsort.layout import NAME_MAX_BYTES, candidate_names
 
 
 def _intent_line(journal: Journal, seq: int, src: Path, dst: Path) -> None:
@@ -41,9 +41,9 @@ def _move_announced(folder: Path) -> tuple[dict[str, str], Journal, Path, Path]:
 def test_crash_after_journal_before_move(tmp_path: Path) -> None:
     before, journal, _, _ = _move_announced(tmp_path)
     _crashed(journal)
-    assert settle_interrupted(tmp_path) == 1
+    assert settle_interrupted(tmp_path) == (1, [])
     assert tree_hashes(tmp_path) == before
-    assert settle_interrupted(tmp_path) == 0
+    assert settle_interrupted(tmp_path) == (0, [])
     assert undo_runs(tmp_path).problems == []
     assert tree_hashes(tmp_path) == before
 
@@ -87,7 +87,7 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     journal._file.write('{"seq": 1, "op": "mo')
     _crashed(journal)
     settle_interrupted(tmp_path)
-    assert tree_hashes(tmp_path) == before and journals(tmp_path)[0].ended
+    assert tree_hashes(tmp_path) == before and read_journals(tmp_path)[0][0].ended
 
 
 @pytest.mark.parametrize("failure", [errno.EXDEV, errno.EPERM])
@@ -145,17 +145,15 @@ def test_empty_runs_leave_nothing_to_undo(tmp_path: Path) -> None:
     Journal.start(tmp_path, "move").close()  # a run that moved nothing
     Journal.start(tmp_path, "move").abort()  # interrupted before its first move
     _crashed(Journal.start(tmp_path, "move"))  # killed before its first move
-    assert settle_interrupted(tmp_path) == 1
+    assert settle_interrupted(tmp_path) == (1, [])
     result = undo_runs(tmp_path)  # must undo the run that moved something, not an empty one
     assert (result.runs, result.restored) == (1, 1)
     assert tree_hashes(tmp_path) == before
 
 
 def test_one_catsort_per_folder(tmp_path: Path) -> None:
-    with folder_lock(tmp_path):
-        with pytest.raises(FolderBusyError):
-            with folder_lock(tmp_path):
-                pass
+    with folder_lock(tmp_path), pytest.raises(FolderBusyError), folder_lock(tmp_path):
+        pass
 
 
 def test_candidate_names_fit_the_filesystem() -> None:
@@ -172,4 +170,4 @@ def test_journal_is_json_lines_with_inode(tmp_path: Path) -> None:
     journal.close()
     lines = [json.loads(x) for x in journal.path.read_text().splitlines()]
     intent = next(x for x in lines if x.get("op") == "move")
-    assert intent["src"] == "red_0.jpg" and intent["dst"] == os.path.join("cats", "red_0.jpg") and intent["ino"] > 0
+    assert intent["src"] == "red_0.jpg" and intent["dst"] == "cats/red_0.jpg" and intent["ino"] > 0

@@ -1,0 +1,137 @@
+"""The apply phase: carry out a plan's moves or copies through the journal, and undo them.
+
+Under the folder's lock, after settling whatever an interrupted run left, one journaled
+transfer per decision. A file that vanished or changed since it was scanned is not moved on an
+old verdict: it becomes an error record and the run goes on. Both shells call exactly these
+functions, so every safety property of ``--headless`` holds in the window too.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catsort.errors import FileOpError, FolderError
+from catsort.fileops import Journal, check_folder, folder_lock, read_journals, settle_interrupted, undo
+from catsort.plan import Decision
+
+
+@dataclass(frozen=True)
+class Record:
+    """One line of the report: what happened to one file."""
+
+    path: str
+    prediction: str | None
+    confidence: float | None
+    action: str
+    destination: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Started:
+    """The first item an apply yields, once it holds the lock: what settling found."""
+
+    settled_runs: int
+    warnings: list[str]
+    journal: Path
+
+
+def _record(d: Decision, destination: str | None = None, error: str | None = None) -> Record:
+    action = "error" if error else d.action
+    return Record(str(d.path), d.prediction, d.confidence, action, destination, error or d.error)
+
+
+def preview(root: Path, d: Decision) -> Record:
+    """What applying ``d`` would do (a dry run), with the destination name the run would write."""
+    return _record(d, str(root / d.folder / d.name) if d.folder and d.name else None)
+
+
+def _changed_since_scan(d: Decision) -> str | None:
+    try:
+        st = os.lstat(d.path)
+    except FileNotFoundError:
+        return "vanished since the scan; nothing done"
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if d.fingerprint is not None and (st.st_size, st.st_mtime_ns) != d.fingerprint:
+        return "changed since the scan; left in place (scan again to sort it)"
+    return None
+
+
+def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, cancel: threading.Event | None = None,
+               trust_journals: bool = False) -> Iterator[Started | Record]:
+    """Yield :class:`Started`, then one :class:`Record` per decision, until done or ``cancel`` is set.
+
+    ``decisions`` may be a lazy stream (``--headless`` plans each photo as the model sees it).
+    Stopping early (cancel, or closing the generator) finishes the current file and ends the
+    journal cleanly; an exception settles the journal first. Either way the run can be undone.
+    """
+    try:
+        with folder_lock(root):
+            settled, warnings = settle_interrupted(root, trust_journals)
+            journal = Journal.start(root, "copy" if copy else "move")
+            try:
+                yield Started(settled, warnings, journal.path)
+                for d in decisions:
+                    if cancel is not None and cancel.is_set():
+                        break
+                    yield _carry_out(root, journal, d)
+            except GeneratorExit:
+                journal.close()
+                raise
+            except BaseException:
+                journal.abort()
+                raise
+            journal.close()
+    except PermissionError as exc:
+        raise FolderError(f"{root}: cannot write the undo journal there ({exc.strerror})") from None
+
+
+def _carry_out(root: Path, journal: Journal, d: Decision) -> Record:
+    if d.folder is None:
+        return _record(d)
+    problem = _changed_since_scan(d)
+    if problem:
+        return _record(d, error=problem)
+    try:
+        return _record(d, str(journal.transfer(d.path, root / d.folder, d.action, d.name)))
+    except FileOpError as exc:
+        return _record(d, error=str(exc))
+
+
+@dataclass
+class UndoSummary:
+    runs: int = 0
+    restored: int = 0
+    removed_copies: int = 0
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) -> UndoSummary:
+    """Undo the newest run not yet undone (or all of them), newest first. Harmless to repeat."""
+    root = check_folder(root)
+    result = UndoSummary()
+    with folder_lock(root):
+        settle_interrupted(root, trust_journals)
+        states, result.warnings = read_journals(root, trust_journals)
+        # A run killed before its first move leaves a journal with nothing in it: nothing to undo there.
+        pending = [j for j in states if not j.undone and j.intents]
+        for state in reversed(pending if all_runs else pending[-1:]):
+            done = undo(root, state)
+            result.runs += 1
+            result.restored += done.restored
+            result.removed_copies += done.removed_copies
+            result.problems += done.problems
+    return result
+
+
+def last_undoable_run(root: Path) -> Path | None:
+    """The journal ``undo_runs`` would undo next, or None: lets a window enable its Undo button."""
+    states, _ = read_journals(root)
+    pending = [j for j in states if not j.undone and j.intents]
+    return pending[-1].path if pending else None

@@ -1,0 +1,25 @@
+"""The one base class of the errors a shell shows to a user.
+
+The CLI and the window each catch :class:`CatsortError` and show its ``str()`` unchanged: every
+subclass is raised with a single line that names the file or folder and what is wrong.
+"""
+
+
+class CatsortError(Exception):
+    """Something the user must know about, in one line; never a programming error."""
+
+
+class FolderError(CatsortError):
+    """The folder to sort cannot be used at all (missing, unreadable, a link where a folder must be, ...)."""
+
+
+class FolderBusyError(CatsortError):
+    """Another catsort process holds the folder's lock."""
+
+
+class ModelError(CatsortError):
+    """The model or its card cannot be used; ``str()`` says which file and why."""
+
+
+class FileOpError(CatsortError):
+    """A single file could not be moved or copied; ``str()`` is the one-line reason."""
