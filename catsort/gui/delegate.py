@@ -1,0 +1,102 @@
+"""Paints one photo of the grid: its thumbnail, its name, and a badge with the verdict.
+
+Pixmaps are made on the GUI thread from the encoded thumbnail the core made during the scan,
+at the screen's device pixel ratio, and kept in Qt's pixmap cache (bounded), so 20,000 photos
+cost a few tens of MB of JPEG bytes plus the thumbnails on screen.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap, QPixmapCache
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from catsort.gui.photos import DecisionRole, PredictionRole, describe, group_of
+
+THUMB = 128
+"""Logical size of a thumbnail's box; the scan is asked for THUMB x device pixel ratio pixels."""
+CELL = QSize(THUMB + 24, THUMB + 50)
+BADGE_COLOURS = {
+    "cats": QColor("#d9822b"),
+    "dogs": QColor("#2b7bd9"),
+    "unsure": QColor("#8a8a8a"),
+    "other": QColor("#5a6b5a"),
+    "unreadable": QColor("#c23b3b"),
+}
+
+QPixmapCache.setCacheLimit(96 * 1024)  # KB: ~600 thumbnails at 2x on screen or recently scrolled past
+
+
+class PhotoDelegate(QStyledItemDelegate):
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return CELL
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        decision = index.data(DecisionRole)
+        prediction = index.data(PredictionRole)
+        rect = option.rect.adjusted(4, 4, -4, -4)
+        palette = option.palette
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
+            painter.drawRoundedRect(rect, 6, 6)
+        box = QRect(rect.left() + (rect.width() - THUMB) // 2, rect.top() + 4, THUMB, THUMB)
+        pixmap = self._pixmap(prediction, painter.device().devicePixelRatioF())
+        if pixmap is None:
+            target = box
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawRect(box.adjusted(0, 0, -1, -1))
+            painter.drawText(box.adjusted(6, 6, -6, -28), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             decision.error or "no preview")
+        else:
+            size = pixmap.deviceIndependentSize().toSize()
+            size.scale(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            painter.drawPixmap(target, pixmap)
+        self._badge(painter, target, decision)
+        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        painter.setPen(palette.color(text_role))
+        name_rect = QRect(rect.left() + 2, box.bottom() + 6, rect.width() - 4, rect.bottom() - box.bottom() - 6)
+        name = option.fontMetrics.elidedText(decision.path.name, Qt.TextElideMode.ElideMiddle, name_rect.width())
+        painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
+        painter.restore()
+
+    @staticmethod
+    def _pixmap(prediction, ratio: float) -> QPixmap | None:
+        if prediction.thumbnail is None:
+            return None
+        key = f"{prediction.path}@{ratio}"
+        pixmap = QPixmapCache.find(key)
+        if pixmap is None:
+            pixmap = QPixmap()
+            if not pixmap.loadFromData(prediction.thumbnail, "JPEG"):
+                return None
+            pixmap.setDevicePixelRatio(max(1.0, max(pixmap.width(), pixmap.height()) / THUMB))
+            QPixmapCache.insert(key, pixmap)
+        return pixmap
+
+    @staticmethod
+    def _badge(painter: QPainter, box: QRect, decision) -> None:
+        text = describe(decision)
+        font = QFont(painter.font())
+        font.setBold(True)
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(text) + 12
+        badge = QRect(box.left() + 4, box.bottom() - metrics.height() - 8, min(width, THUMB - 8), metrics.height() + 4)
+        painter.setPen(Qt.PenStyle.NoPen)
+        colour = BADGE_COLOURS[group_of(decision)]
+        painter.setBrush(colour)
+        painter.drawRoundedRect(badge, 4, 4)
+        if decision.overridden:
+            painter.setPen(QColor("white"))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(badge.adjusted(0, 0, -1, -1), 4, 4)
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
+        painter.setFont(QFont())

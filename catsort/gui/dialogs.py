@@ -1,0 +1,178 @@
+"""The window's dialogs: confirm an apply, its summary, errors, the model card, a large preview.
+
+Each is a function that builds, shows and returns; tests patch these functions (never leave a
+dialog blocking), so the window's own code stays the code that runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMessageBox,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from catsort.apply import Record
+from catsort.images import ImageError, open_image
+from catsort.model import ModelCard
+from catsort.plan import Decision
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def plan_sentence(decisions: list[Decision], copy: bool) -> str:
+    """Exactly what an apply will do: "Move 812 photos: 530 to cats/, 282 to dogs/; 1,204 stay"."""
+    moving = Counter(d.folder for d in decisions if d.folder)
+    stay = sum(1 for d in decisions if d.folder is None)
+    verb = "Copy" if copy else "Move"
+    parts = ", ".join(f"{moving[f]:,} to {f}/" for f in ("cats", "dogs") if moving[f])
+    return f"{verb} {_n(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
+
+
+def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> bool:
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Sort these photos?")
+    box.setText(plan_sentence(decisions, copy))
+    box.setInformativeText(f"In {folder}. Nothing is overwritten, and “Undo last sort” puts every file back.")
+    go = box.addButton("Copy" if copy else "Move", QMessageBox.ButtonRole.AcceptRole)
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(go)
+    box.exec()
+    return box.clickedButton() is go
+
+
+def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: bool, cancelled: bool) -> None:
+    """What the apply did, the failures with their reasons, and buttons to open the output folders."""
+    done = Counter(Path(r.destination).parent.name for r in records if r.destination and r.action in ("move", "copy"))
+    failed = [r for r in records if r.action == "error"]
+    verb = "Copied" if copy else "Moved"
+    box = QMessageBox(parent)
+    box.setWindowTitle("Sorting stopped" if cancelled else "Sorted")
+    box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
+    head = f"{verb} {done['cats']:,} to cats/ and {done['dogs']:,} to dogs/."
+    if cancelled:
+        head += " Stopped before the end: the rest stay where they are."
+    box.setText(head)
+    if failed:
+        box.setInformativeText(f"{_n(len(failed), 'photo')} could not be sorted and stay where they are.")
+        box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
+    buttons = {}
+    for sub in ("cats", "dogs"):
+        if done[sub]:
+            buttons[box.addButton(f"Open {sub}/", QMessageBox.ButtonRole.ActionRole)] = folder / sub
+    box.addButton(QMessageBox.StandardButton.Close)
+    box.exec()
+    target = buttons.get(box.clickedButton())
+    if target is not None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
+
+
+def show_error(parent: QWidget, title: str, message: str) -> None:
+    QMessageBox.critical(parent, title, message)
+
+
+def show_info(parent: QWidget, title: str, message: str) -> None:
+    QMessageBox.information(parent, title, message)
+
+
+def model_card_text(card: ModelCard) -> str:
+    """The About box's account of the model: what it is, what it learnt from, how it scored."""
+    raw = card.raw
+    lines = [f"Model: {card.identity}", f"Default threshold: {card.threshold:.3f} (the slider's mark)"]
+    backbone = (raw.get("model") or {}).get("backbone") if isinstance(raw.get("model"), dict) else None
+    if isinstance(backbone, str):
+        lines.append(f"Network: {backbone}")
+    splits = raw.get("training_data", {}).get("splits") if isinstance(raw.get("training_data"), dict) else None
+    if isinstance(splits, dict):
+        sizes = {k: sum(v.values()) if isinstance(v, dict) else v for k, v in splits.items()}
+        lines.append("Photos it learnt from: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int)))
+    metrics = raw.get("metrics")
+    if isinstance(metrics, dict):
+        lines.append("At the default threshold, on photos it never learnt from:")
+        for name, m in metrics.items():
+            at = m.get("at_default_threshold") if isinstance(m, dict) else None
+            if isinstance(at, dict) and {"pets_to_right_folder", "other_kept", "wrong_among_moved"} <= at.keys():
+                lines.append(f"  {name}: {at['pets_to_right_folder']:.1%} of pets to the right folder, "
+                             f"{at['other_kept']:.1%} of other photos left alone, {at['wrong_among_moved']:.2%} of moves wrong")
+    if "command" in raw:
+        lines.append(f"Made by: {raw['command']}")
+    return "\n".join(lines)
+
+
+def show_about(parent: QWidget, card: ModelCard | None, version: str) -> None:
+    dialog = QDialog(parent)
+    dialog.setWindowTitle("About catsort")
+    layout = QVBoxLayout(dialog)
+    title = QLabel(f"<h2>catsort {version}</h2><p>Puts cat photos in <b>cats/</b>, dog photos in <b>dogs/</b>, "
+                   "and leaves everything else where it is. Every move can be undone.</p>")
+    title.setWordWrap(True)
+    layout.addWidget(title)
+    text = QPlainTextEdit(model_card_text(card) if card else "No model loaded.")
+    text.setReadOnly(True)
+    text.setMinimumSize(560, 260)
+    layout.addWidget(text)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
+    layout.addWidget(buttons)
+    dialog.exec()
+
+
+def _qimage(path: Path, side: int) -> QImage | None:
+    """The photo upright (EXIF orientation applied) by the core's decoder, which reads HEIC too."""
+    try:
+        img = open_image(path, side)
+    except ImageError:
+        return None
+    img.thumbnail((side, side))
+    data = img.tobytes()
+    return QImage(data, img.width, img.height, img.width * 3, QImage.Format.Format_RGB888).copy()
+
+
+class Preview(QDialog):
+    """A large view of one photo; Left/Right step through the photos shown in the grid."""
+
+    def __init__(self, parent: QWidget, paths: list[Path], start: int, caption) -> None:
+        super().__init__(parent)
+        self.setObjectName("previewDialog")
+        self._paths, self._index, self._caption = paths, start, caption
+        layout = QVBoxLayout(self)
+        self._image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        self._image.setMinimumSize(640, 480)
+        self._text = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self._image, 1)
+        layout.addWidget(self._text)
+        close = QPushButton("Close")
+        close.clicked.connect(self.accept)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.step(-1))
+        QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.step(1))
+        QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.accept)
+        self.resize(900, 720)
+        self.step(0)
+
+    def step(self, by: int) -> None:
+        self._index = max(0, min(len(self._paths) - 1, self._index + by))
+        path = self._paths[self._index]
+        image = _qimage(path, 1600)
+        if image is None:
+            self._image.setText("This file cannot be shown.")
+        else:
+            pixmap = QPixmap.fromImage(image).scaled(self._image.size() * self.devicePixelRatioF(),
+                                                      Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            pixmap.setDevicePixelRatio(self.devicePixelRatioF())
+            self._image.setPixmap(pixmap)
+        self.setWindowTitle(path.name)
+        self._text.setText(f"{self._index + 1} of {len(self._paths)} · {path.name} · {self._caption(self._index)}")

@@ -1,0 +1,181 @@
+"""The list model behind the thumbnail grid: predictions, the user's overrides, and the plan over them.
+
+It holds what the core produced and asks the core's :class:`~catsort.plan.Planner` for every
+decision; it never decides anything itself. ``data()`` never touches the disk. A threshold or
+override change re-plans every photo (pure and fast) and emits one ``dataChanged``, so the
+selection and the scroll position survive.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt
+
+from catsort.classify import Prediction
+from catsort.plan import Decision, Override, Planner
+
+PredictionRole = Qt.ItemDataRole.UserRole + 1
+DecisionRole = Qt.ItemDataRole.UserRole + 2
+GroupRole = Qt.ItemDataRole.UserRole + 3
+
+GROUPS = ("cats", "dogs", "unsure", "other", "unreadable")
+GROUP_TITLES = {"all": "All", "cats": "Cats", "dogs": "Dogs", "unsure": "Not sure", "other": "Other", "unreadable": "Unreadable"}
+LABEL_TITLES = {"cat": "Cat", "dog": "Dog", "other": "Other"}
+
+
+def group_of(d: Decision) -> str:
+    """Which group of the review a decision shows in."""
+    if d.action == "error":
+        return "unreadable"
+    if d.folder is not None:
+        return d.folder
+    return "unsure" if d.unsure else "other"
+
+
+def describe(d: Decision) -> str:
+    """A thumbnail's caption: the verdict and how sure the model is, or the user's say."""
+    if d.action == "error":
+        return "Unreadable"
+    if d.overridden:
+        return {"cats": "Cat (you)", "dogs": "Dog (you)"}.get(d.folder or "", "Stays (you)")
+    # Whole percents rounded down: 99.7% shows as 99%, never as a certainty the model does not have.
+    return f"{LABEL_TITLES.get(d.prediction or '', d.prediction)} {int((d.confidence or 0) * 100)}%"
+
+
+class PhotoModel(QAbstractListModel):
+    PREDICTION_ROLE = PredictionRole
+    DECISION_ROLE = DecisionRole
+
+    def __init__(self, labels: tuple[str, ...], threshold: float, parent=None) -> None:
+        super().__init__(parent)
+        self._labels = labels
+        self._threshold = threshold
+        self._copy = False
+        self._taken: Mapping[str, Iterable[str]] = {}
+        self._predictions: list[Prediction] = []
+        self._decisions: list[Decision] = []
+        self._overrides: dict[Path, Override] = {}
+        self._planner = Planner(labels, threshold)
+
+    # --- Qt model interface ---
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008 (Qt's signature)
+        return 0 if parent.isValid() else len(self._predictions)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        row = index.row()
+        d = self._decisions[row]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return d.path.name
+        if role == DecisionRole:
+            return d
+        if role == PredictionRole:
+            return self._predictions[row]
+        if role == GroupRole:
+            return group_of(d)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            where = f" → {d.folder}/{d.name}" if d.folder else (" (stays where it is)" if d.action != "error" else "")
+            reason = f"\n{d.error}" if d.error else ""
+            return f"{d.path}\n{describe(d)}{where}{reason}"
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"{d.path.name}: {describe(d)}"
+        return None
+
+    # --- what the window changes ---
+
+    def clear(self, taken: Mapping[str, Iterable[str]] | None = None) -> None:
+        self.beginResetModel()
+        self._predictions, self._decisions, self._overrides = [], [], {}
+        self._taken = taken or {}
+        self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
+        self.endResetModel()
+
+    def add(self, predictions: list[Prediction]) -> None:
+        """Append one batch of results: one ``beginInsertRows`` for the whole batch."""
+        if not predictions:
+            return
+        first = len(self._predictions)
+        self.beginInsertRows(QModelIndex(), first, first + len(predictions) - 1)
+        self._predictions.extend(predictions)
+        self._decisions.extend(self._planner.decide(p, self._overrides.get(p.path)) for p in predictions)
+        self.endInsertRows()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = threshold
+        self._replan()
+
+    def set_copy(self, copy: bool) -> None:
+        self._copy = copy
+        self._replan()
+
+    def set_override(self, rows: Iterable[int], override: Override | None) -> None:
+        """The user's say on these photos (None: back to the model's verdict); unreadable ones are left as they are."""
+        for row in rows:
+            path = self._predictions[row].path
+            if self._predictions[row].probabilities is None:
+                continue
+            if override is None:
+                self._overrides.pop(path, None)
+            else:
+                self._overrides[path] = override
+        self._replan()
+
+    def remove_paths(self, paths: set[str]) -> None:
+        """Drop photos that are no longer where they were scanned (moved by an apply)."""
+        self.beginResetModel()
+        keep = [i for i, p in enumerate(self._predictions) if str(p.path) not in paths]
+        self._predictions = [self._predictions[i] for i in keep]
+        self._overrides = {p: o for p, o in self._overrides.items() if str(p) not in paths}
+        self._decisions = self._plan_all()
+        self.endResetModel()
+
+    def _plan_all(self) -> list[Decision]:
+        self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
+        return [self._planner.decide(p, self._overrides.get(p.path)) for p in self._predictions]
+
+    def _replan(self) -> None:
+        self._decisions = self._plan_all()
+        if self._decisions:
+            self.dataChanged.emit(self.index(0), self.index(len(self._decisions) - 1))
+
+    # --- what the window reads ---
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    def decisions(self) -> list[Decision]:
+        return list(self._decisions)
+
+    def decision(self, row: int) -> Decision:
+        return self._decisions[row]
+
+    def counts(self) -> Counter[str]:
+        return Counter(group_of(d) for d in self._decisions)
+
+
+class GroupFilter(QSortFilterProxyModel):
+    """Shows one group of the review (or all of them)."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._group = "all"
+
+    def set_group(self, group: str) -> None:
+        self.beginFilterChange()
+        self._group = group
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def refilter(self) -> None:
+        self.beginFilterChange()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        if self._group == "all":
+            return True
+        return self.sourceModel().index(source_row, 0, source_parent).data(GroupRole) == self._group

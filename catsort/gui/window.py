@@ -1,0 +1,568 @@
+"""The main window: pick a folder, watch it scan, review every verdict, change the plan, apply, undo.
+
+It wires widgets to the core's phases and owns no logic of its own: predictions come from
+:func:`catsort.predict.predict`, every decision from :class:`catsort.plan.Planner` (through the
+photo model), every file operation from :func:`catsort.apply.apply_plan` and
+:func:`catsort.apply.undo_runs`, each run in a worker thread that reports by signals.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPolygon
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QStackedWidget,
+    QStyle,
+    QStyleOptionSlider,
+    QTabBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from catsort import __version__
+from catsort.apply import Record, Started, apply_plan, last_undoable_run, undo_runs
+from catsort.errors import CatsortError, FolderBusyError
+from catsort.gui import dialogs, worker
+from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
+from catsort.gui.photos import GROUP_TITLES, GROUPS, GroupFilter, PhotoModel, describe
+from catsort.model import Classifier, ModelCard, resolve_card_path
+from catsort.plan import Override
+from catsort.predict import predict, scan_folder
+from catsort.scan import taken_names
+
+SLIDER_MIN, SLIDER_MAX = 340, 995
+"""Thresholds in thousandths: below 1/3 every photo has a confident label; 0.995 leaves almost all in place."""
+RECENT_MAX = 8
+
+
+class ThresholdSlider(QSlider):
+    """A slider with a mark at the model card's default threshold."""
+
+    def __init__(self, default: int) -> None:
+        super().__init__(Qt.Orientation.Horizontal)
+        self.default = default
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().paintEvent(event)
+        option = QStyleOptionSlider()
+        self.initStyleOption(option)
+        groove = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderGroove, self)
+        handle = self.style().subControlRect(QStyle.ComplexControl.CC_Slider, option, QStyle.SubControl.SC_SliderHandle, self)
+        span = groove.width() - handle.width()
+        x = groove.left() + handle.width() // 2 + QStyle.sliderPositionFromValue(self.minimum(), self.maximum(), self.default, span)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(self.palette().color(self.foregroundRole()))
+        y = self.height() - 1
+        painter.drawPolygon(QPolygon([QPoint(x - 5, y), QPoint(x + 5, y), QPoint(x, y - 6)]))
+        painter.end()
+
+
+class MainWindow(QMainWindow):
+    job_finished = Signal(str, bool)
+    """(scanning | applying | undoing, whether it ran to its end): after the window has shown the outcome."""
+
+    def __init__(self, card_path: Path | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("catsort")
+        self.setAcceptDrops(True)
+        self.settings = QSettings()
+        self.card: ModelCard | None = None
+        self.classifier: Classifier | None = None
+        self.model_error: str | None = None
+        try:
+            self.card = ModelCard.load(resolve_card_path(card_path))
+            self.classifier = Classifier(self.card)
+        except CatsortError as exc:
+            self.model_error = str(exc)
+        labels = self.card.labels if self.card else ("cat", "dog", "other")
+        default = self.card.threshold if self.card else 0.8
+        self.folder: Path | None = None
+        self.recursive = False
+        self._job = None  # (thread, worker) of the running job
+        self._job_kind = ""
+        self._scan_total = 0
+        self._scan_started = 0.0
+        self._apply_records: list[Record] = []
+        self.state = "empty"
+        self.photos = PhotoModel(labels, default, self)
+        self.filter = GroupFilter(self)
+        self.filter.setSourceModel(self.photos)
+        self._build(default)
+        self._load_settings()
+        self.photos.rowsInserted.connect(self._update_counts)
+        self.photos.dataChanged.connect(self._update_counts)
+        self.photos.modelReset.connect(self._update_counts)
+        self._update_counts()
+        self._set_state("empty")
+        if self.model_error:
+            QTimer.singleShot(0, lambda: dialogs.show_error(self, "The model cannot be used", self.model_error or ""))
+
+    # --- building ---
+
+    def _build(self, default: float) -> None:
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(12, 10, 12, 10)
+
+        top = QHBoxLayout()
+        self.folder_button = QPushButton(QIcon.fromTheme("folder-open"), "Choose folder…")
+        self.folder_button.setObjectName("folderButton")
+        self.folder_button.setToolTip("Choose the folder of photos to sort (or drop a folder on the window)")
+        self.folder_button.clicked.connect(self.choose_folder)
+        self.recent_button = QToolButton()
+        self.recent_button.setObjectName("recentButton")
+        self.recent_button.setText("Recent")
+        self.recent_button.setAccessibleName("Recent folders")
+        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.recent_menu = QMenu(self)
+        self.recent_button.setMenu(self.recent_menu)
+        self.subfolders_box = QCheckBox("Include sub-folders")
+        self.subfolders_box.setObjectName("subfoldersBox")
+        self.folder_label = QLabel()
+        self.folder_label.setObjectName("folderLabel")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        about = QToolButton()
+        about.setObjectName("aboutButton")
+        about.setIcon(QIcon.fromTheme("help-about"))
+        about.setText("About")
+        about.setAccessibleName("About catsort and its model")
+        about.clicked.connect(lambda: dialogs.show_about(self, self.card, __version__))
+        top.addWidget(self.folder_button)
+        top.addWidget(self.recent_button)
+        top.addWidget(self.subfolders_box)
+        top.addSpacing(12)
+        top.addWidget(self.folder_label, 1)
+        top.addWidget(about)
+        layout.addLayout(top)
+
+        progress = QHBoxLayout()
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setObjectName("progressBar")
+        self.progress_bar.setAccessibleName("Progress")
+        self.progress_label = QLabel()
+        self.progress_label.setObjectName("progressLabel")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.clicked.connect(self.cancel)
+        progress.addWidget(self.progress_bar, 1)
+        progress.addWidget(self.progress_label)
+        progress.addWidget(self.cancel_button)
+        self.progress_row = QWidget()
+        self.progress_row.setLayout(progress)
+        self.progress_row.layout().setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.progress_row)
+
+        self.tabs = QTabBar()
+        self.tabs.setObjectName("groupTabs")
+        self.tabs.setExpanding(False)
+        self._tab_groups = ["all", *GROUPS]
+        for group in self._tab_groups:
+            self.tabs.addTab(GROUP_TITLES[group])
+        self.tabs.currentChanged.connect(lambda i: self.filter.set_group(self._tab_groups[i]))
+        layout.addWidget(self.tabs)
+
+        self.stack = QStackedWidget()
+        self.empty = QLabel()
+        self.empty.setObjectName("emptyState")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.view = QListView()
+        self.view.setObjectName("resultsView")
+        self.view.setAccessibleName("Photos and their verdicts")
+        self.view.setViewMode(QListView.ViewMode.IconMode)
+        self.view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.view.setMovement(QListView.Movement.Static)
+        self.view.setUniformItemSizes(True)
+        self.view.setLayoutMode(QListView.LayoutMode.Batched)
+        self.view.setBatchSize(200)
+        self.view.setGridSize(CELL + QSize(6, 6))
+        self.view.setSpacing(0)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.setModel(self.filter)
+        self.view.setItemDelegate(PhotoDelegate(self.view))
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.doubleClicked.connect(lambda _: self.preview())
+        self.stack.addWidget(self.empty)
+        self.stack.addWidget(self.view)
+        layout.addWidget(self.stack, 1)
+
+        self.override_actions: dict[str, QAction] = {}
+        for key, (text, shortcut, value) in {
+            "cat": ("It's a cat: move to cats/", "C", "cat"),
+            "dog": ("It's a dog: move to dogs/", "D", "dog"),
+            "stay": ("Leave in place", "O", "stay"),
+            "model": ("Back to the model's verdict", "U", None),
+        }.items():
+            action = QAction(text, self.view)
+            keys = [QKeySequence(shortcut)] + ([QKeySequence(Qt.Key.Key_Delete)] if key == "stay" else [])
+            action.setShortcuts(keys)
+            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            action.triggered.connect(lambda _=False, v=value: self.override_selected(v))
+            self.view.addAction(action)
+            self.override_actions[key] = action
+        preview = QAction("Preview", self.view)
+        preview.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        preview.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        preview.triggered.connect(self.preview)
+        self.view.addAction(preview)
+        self.preview_action = preview
+
+        bottom = QHBoxLayout()
+        self.threshold_slider = ThresholdSlider(round(default * 1000))
+        self.threshold_slider.setObjectName("thresholdSlider")
+        self.threshold_slider.setAccessibleName("Confidence needed to move a photo")
+        self.threshold_slider.setRange(SLIDER_MIN, SLIDER_MAX)
+        self.threshold_slider.setSingleStep(5)
+        self.threshold_slider.setPageStep(50)
+        self.threshold_slider.setValue(round(default * 1000))
+        self.threshold_slider.setMinimumWidth(220)
+        self.threshold_slider.valueChanged.connect(self._threshold_moved)
+        self.threshold_label = QLabel()
+        self.threshold_label.setObjectName("thresholdLabel")
+        self.threshold_label.setMinimumWidth(150)
+        reset = QToolButton()
+        reset.setObjectName("resetThresholdButton")
+        reset.setText("Default")
+        reset.setToolTip("Back to the model's default threshold")
+        reset.clicked.connect(lambda: self.threshold_slider.setValue(self.threshold_slider.default))
+        self.move_radio = QRadioButton("Move")
+        self.copy_radio = QRadioButton("Copy")
+        self.move_radio.setChecked(True)
+        mode = QButtonGroup(self)
+        mode.addButton(self.move_radio)
+        mode.addButton(self.copy_radio)
+        self.copy_radio.toggled.connect(self._mode_changed)
+        self.apply_button = QPushButton("Sort…")
+        self.apply_button.setObjectName("applyButton")
+        self.apply_button.setDefault(True)
+        self.apply_button.clicked.connect(self.apply)
+        self.undo_button = QPushButton(QIcon.fromTheme("edit-undo"), "Undo last sort")
+        self.undo_button.setObjectName("undoButton")
+        self.undo_button.clicked.connect(self.undo)
+        bottom.addWidget(QLabel("Move when at least"))
+        bottom.addWidget(self.threshold_slider, 1)
+        bottom.addWidget(self.threshold_label)
+        bottom.addWidget(reset)
+        bottom.addSpacing(16)
+        bottom.addWidget(self.move_radio)
+        bottom.addWidget(self.copy_radio)
+        bottom.addWidget(self.apply_button)
+        bottom.addWidget(self.undo_button)
+        layout.addLayout(bottom)
+        self.setCentralWidget(central)
+        self.status = self.statusBar()
+        self._threshold_moved(self.threshold_slider.value())
+
+    # --- settings ---
+
+    def _load_settings(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1100, 760)
+        self.subfolders_box.setChecked(self.settings.value("scan/subfolders", False, type=bool))
+        self._refresh_recent()
+
+    def recent_folders(self) -> list[str]:
+        value = self.settings.value("recent/folders", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember(self, folder: Path) -> None:
+        recent = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
+        self.settings.setValue("recent/folders", recent[:RECENT_MAX])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.recent_folders():
+            self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(Path(f), self.subfolders_box.isChecked()))
+        self.recent_button.setEnabled(bool(self.recent_folders()))
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if self._job is not None:
+            thread, job = self._job
+            job.cancel()
+            thread.quit()  # the queued quit from the worker cannot arrive while this thread waits
+            thread.wait(5000)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("scan/subfolders", self.subfolders_box.isChecked())
+        super().closeEvent(event)
+
+    # --- states ---
+
+    def _set_state(self, state: str) -> None:
+        """empty | scanning | review | applying | undoing: which controls make sense now."""
+        self.state = state
+        busy = state in ("scanning", "applying", "undoing")
+        has_photos = self.photos.rowCount() > 0
+        self.progress_row.setVisible(busy)
+        self.cancel_button.setEnabled(busy)
+        self.folder_button.setEnabled(not busy)
+        self.recent_button.setEnabled(not busy and bool(self.recent_folders()))
+        self.subfolders_box.setEnabled(not busy)
+        self.apply_button.setEnabled(state == "review" and self.classifier is not None and self._to_move() > 0)
+        self.undo_button.setEnabled(not busy and self.folder is not None and last_undoable_run(self.folder) is not None)
+        self.move_radio.setEnabled(not busy)
+        self.copy_radio.setEnabled(not busy)
+        for action in self.override_actions.values():
+            action.setEnabled(state == "review")
+        self.stack.setCurrentWidget(self.view if has_photos or state == "scanning" else self.empty)
+        if state == "empty" or not has_photos:
+            if self.model_error:
+                text = f"<h2>The model cannot be used</h2><p>{self.model_error}</p>"
+            elif self.folder is None:
+                text = ("<h2>Sort your cat and dog photos</h2><p>Choose a folder, or drop one here.</p>"
+                        "<p>Nothing moves until you have seen every verdict and said so.</p>")
+            else:
+                text = f"<h2>No photos to sort in {self.folder.name}</h2><p>{self.folder}</p>"
+            self.empty.setText(text)
+
+    def _to_move(self) -> int:
+        return sum(1 for d in self.photos.decisions() if d.folder)
+
+    @Slot()
+    def _update_counts(self, *_: object) -> None:
+        counts = self.photos.counts()
+        total = sum(counts.values())
+        for i, group in enumerate(self._tab_groups):
+            n = total if group == "all" else counts.get(group, 0)
+            self.tabs.setTabText(i, f"{GROUP_TITLES[group]}  {n:,}")
+        moving = counts.get("cats", 0) + counts.get("dogs", 0)
+        verb = "Copy" if self.copy_radio.isChecked() else "Sort"
+        self.apply_button.setText(f"{verb} {moving:,} photos…" if moving else f"{verb}…")
+        if self.state == "review":
+            self.apply_button.setEnabled(self.classifier is not None and moving > 0)
+
+    # --- folder and scan ---
+
+    @Slot()
+    def choose_folder(self) -> None:
+        start = str(self.folder) if self.folder else (self.recent_folders() or [str(Path.home())])[0]
+        chosen = QFileDialog.getExistingDirectory(self, "Choose a folder of photos", start)
+        if chosen:
+            self.open_folder(Path(chosen), self.subfolders_box.isChecked())
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 (Qt's name)
+        urls = event.mimeData().urls()
+        if self._job is None and urls and urls[0].isLocalFile() and Path(urls[0].toLocalFile()).is_dir():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
+        self.open_folder(Path(event.mimeData().urls()[0].toLocalFile()), self.subfolders_box.isChecked())
+
+    def open_folder(self, folder: Path, recursive: bool = False) -> None:
+        """Scan ``folder`` in the background; results appear in the grid as they arrive."""
+        if self._job is not None or self.classifier is None:
+            return
+        self.subfolders_box.setChecked(recursive)
+        try:
+            scan = scan_folder(folder, recursive)
+        except CatsortError as exc:
+            dialogs.show_error(self, "This folder cannot be sorted", str(exc))
+            return
+        self.folder, self.recursive = scan.root, recursive
+        self._remember(scan.root)
+        self.folder_label.setText(str(scan.root))
+        self.setWindowTitle(f"{scan.root.name} — catsort")
+        self.photos.clear(taken_names(scan.root))
+        if scan.total == 0:
+            self._set_state("empty")
+            dialogs.show_info(self, "No photos found", f"There are no photos in {scan.root}"
+                              + ("." if recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
+            return
+        self._scan_total, self._scan_started = scan.total, time.monotonic()
+        self.progress_bar.setRange(0, scan.total)
+        self.progress_bar.setValue(0)
+        classifier = self.classifier
+        size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
+        self._start("scanning", lambda cancel: predict(scan, classifier, thumbnail_size=size, cancel=cancel))
+
+    def _start(self, kind: str, job: worker.Job) -> None:
+        self._job_kind = kind
+        self._set_state(kind)
+        self._job = worker.start(self, job, self._on_batch, self._on_failed, self._on_finished)
+
+    @Slot()
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job[1].cancel()
+            self.cancel_button.setEnabled(False)
+            self.progress_label.setText("Stopping…")
+
+    @Slot(list)
+    def _on_batch(self, items: list) -> None:
+        if self._job_kind == "scanning":
+            self.photos.add(items)
+            done = self.photos.rowCount()
+        else:
+            records = [r for r in items if isinstance(r, Record)]
+            for item in items:
+                if isinstance(item, Started) and item.warnings:
+                    self.status.showMessage(" · ".join(item.warnings), 20000)
+            self._apply_records.extend(records)
+            done = len(self._apply_records)
+        self.progress_bar.setValue(done)
+        elapsed = max(time.monotonic() - self._scan_started, 1e-6)
+        rate = done / elapsed
+        left = (self.progress_bar.maximum() - done) / rate if rate > 0 else 0
+        noun = "photos" if self._job_kind == "scanning" else "files"
+        self.progress_label.setText(f"{done:,} / {self.progress_bar.maximum():,} {noun} · {rate:.0f}/s · {_duration(left)} left")
+
+    @Slot(str, str)
+    def _on_failed(self, kind: str, message: str) -> None:
+        title = {"scanning": "The scan stopped", "applying": "Sorting stopped", "undoing": "Undo stopped"}[self._job_kind]
+        if kind == FolderBusyError.__name__:
+            title = "This folder is busy"
+        dialogs.show_error(self, title, message)
+
+    @Slot(bool)
+    def _on_finished(self, completed: bool) -> None:
+        kind, self._job = self._job_kind, None
+        if kind == "scanning":
+            n = self.photos.rowCount()
+            self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
+                                    + ("" if completed else " (cancelled: nothing was changed)"), 15000)
+            self._set_state("review" if n else "empty")
+        elif kind == "applying":
+            records, self._apply_records = self._apply_records, []
+            moved = {r.path for r in records if r.destination and r.action in ("move", "copy")}
+            if not self.copy_radio.isChecked():
+                self.photos.remove_paths(moved)
+            self._set_state("review" if self.photos.rowCount() else "empty")
+            if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
+                dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed)
+        else:
+            self._set_state("review" if self.photos.rowCount() else "empty")
+        self.job_finished.emit(kind, completed)
+
+    # --- review ---
+
+    @Slot(int)
+    def _threshold_moved(self, value: int) -> None:
+        threshold = value / 1000
+        self.threshold_label.setText(f"{threshold:.1%} sure" + (" (default)" if value == self.threshold_slider.default else ""))
+        self.photos.set_threshold(threshold)
+
+    @Slot(bool)
+    def _mode_changed(self, copy: bool) -> None:
+        self.photos.set_copy(copy)
+
+    def selected_rows(self) -> list[int]:
+        return sorted(self.filter.mapToSource(i).row() for i in self.view.selectionModel().selectedIndexes())
+
+    def override_selected(self, value: Override | None) -> None:
+        if self.state != "review":
+            return
+        self.photos.set_override(self.selected_rows(), value)
+
+    def _context_menu(self, pos) -> None:
+        if self.state != "review" or not self.view.indexAt(pos).isValid():
+            return
+        menu = QMenu(self)
+        for action in self.override_actions.values():
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self.preview_action)
+        menu.exec(self.view.viewport().mapToGlobal(pos))
+
+    @Slot()
+    def preview(self) -> None:
+        current = self.view.currentIndex()
+        if not current.isValid():
+            return
+        rows = [self.filter.mapToSource(self.filter.index(i, 0)).row() for i in range(self.filter.rowCount())]
+        paths = [self.photos.decision(r).path for r in rows]
+        dialog = dialogs.Preview(self, paths, current.row(), lambda i: describe(self.photos.decision(rows[i])))
+        dialog.exec()
+
+    # --- apply and undo ---
+
+    @Slot()
+    def apply(self) -> None:
+        if self.state != "review" or self.folder is None:
+            return
+        decisions = self.photos.decisions()
+        copy = self.copy_radio.isChecked()
+        if not dialogs.confirm_apply(self, decisions, copy, self.folder):
+            return
+        folder = self.folder
+        todo = [d for d in decisions if d.folder]
+        self._apply_records = []
+        self._scan_started = time.monotonic()
+        self.progress_bar.setRange(0, len(todo))
+        self.progress_bar.setValue(0)
+        self._start("applying", lambda cancel: apply_plan(folder, todo, copy, cancel))
+
+    @Slot()
+    def undo(self) -> None:
+        if self.folder is None or self._job is not None:
+            return
+        folder = self.folder
+
+        def job(cancel: threading.Event):
+            yield undo_runs(folder)
+
+        self.progress_bar.setRange(0, 0)
+        self._scan_started = time.monotonic()
+        self._job_kind = "undoing"
+        self._set_state("undoing")
+        self._job = worker.start(self, job, self._on_undone, self._on_failed, self._on_finished)
+
+    @Slot(list)
+    def _on_undone(self, results: list) -> None:
+        result = results[0]
+        text = f"Put {result.restored:,} photos back" + (f" and removed {result.removed_copies:,} copies" if result.removed_copies else "")
+        if result.problems or result.warnings:
+            dialogs.show_info(self, "Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))
+        elif result.runs == 0:
+            dialogs.show_info(self, "Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
+        else:
+            self.status.showMessage(text + ".", 15000)
+        # The photos are back where they were: show them again, freshly scanned.
+        QTimer.singleShot(0, lambda: self.open_folder(self.folder, self.recursive) if self.folder else None)
+
+
+def folder_name(folder: Path | None) -> str:
+    return str(folder) if folder else "this folder"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds + 0.5)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def install_excepthook(window: MainWindow) -> None:
+    """A bug in the window shows a dialog with the details instead of killing the app silently."""
+
+    def hook(kind, value, tb) -> None:
+        details = "".join(traceback.format_exception(kind, value, tb))
+        print(details, file=sys.stderr)
+        dialogs.show_error(window, "Something went wrong", f"{kind.__name__}: {value}\n\nPlease report this; your files are safe.")
+
+    sys.excepthook = hook
+

@@ -1,0 +1,229 @@
+"""The window end to end on the offscreen platform: real photos, the real model runner, real moves.
+
+Dialogs are patched (recorded and answered), never left blocking; everything else is the code
+that ships: the worker thread, the core's predict/plan/apply, the journal.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from catsort.cli import main as cli_main  # noqa: E402
+from catsort.fileops import folder_lock  # noqa: E402
+from catsort.gui import dialogs  # noqa: E402
+from catsort.gui.window import MainWindow  # noqa: E402
+from conftest import photo, shared, tree_hashes, write_colour_model  # noqa: E402
+
+PURPLE = (120, 100, 110)
+"""The colour model calls this a cat at about 0.79: moved at the default threshold 0.6, not at 0.9."""
+
+
+def album(folder: Path) -> dict[str, str]:
+    """3 sure cats, 2 sure dogs, 2 others, 2 unsure cats and one unreadable file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for colour, stem, count in (((200, 40, 40), "red", 3), ((40, 40, 200), "blue", 2), ((40, 200, 40), "green", 2), (PURPLE, "purple", 2)):
+        for i in range(count):
+            photo(colour, seed=n).save(folder / f"{stem}_{i}.jpg", quality=90)
+            n += 1
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a photo")
+    return tree_hashes(folder)
+
+
+@pytest.fixture
+def dialog_log(monkeypatch) -> list[tuple[str, str]]:
+    """Every dialog the window opens, answered: confirmations say yes."""
+    log: list[tuple[str, str]] = []
+    monkeypatch.setattr(dialogs, "confirm_apply", lambda parent, decisions, copy, folder: log.append(("confirm", dialogs.plan_sentence(decisions, copy))) or True)
+    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, records, copy, cancelled: log.append(("summary", f"{len(records)} {cancelled}")))
+    monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message: log.append((title, message)))
+    monkeypatch.setattr(dialogs, "show_info", lambda parent, title, message: log.append((title, message)))
+    return log
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, colour_model: Path, dialog_log) -> MainWindow:
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    w = MainWindow(colour_model)
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def scan(qtbot, w: MainWindow, folder: Path, recursive: bool = False) -> None:
+    with qtbot.waitSignal(w.job_finished, timeout=60_000):
+        w.open_folder(folder, recursive)
+
+
+def counts(w: MainWindow) -> dict[str, int]:
+    return dict(w.photos.counts())
+
+
+def test_scan_groups_slider_and_unreadable_reason(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    before = album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    assert counts(window) == {"cats": 5, "dogs": 2, "other": 2, "unreadable": 1}
+    assert window.tabs.tabText(1) == "Cats  5"
+    broken = next(window.photos.decision(r) for r in range(window.photos.rowCount()) if window.photos.decision(r).error)
+    assert broken.path.name == "broken.jpg" and "corrupt image" in broken.error
+    window.threshold_slider.setValue(900)
+    assert counts(window) == {"cats": 3, "dogs": 2, "unsure": 2, "other": 2, "unreadable": 1}
+    assert window.apply_button.text() == "Sort 5 photos…"
+    assert tree_hashes(tmp_path / "pics") == before, "a scan changes nothing"
+
+
+def test_override_by_key_wins_over_the_model_and_back(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.tabs.setCurrentIndex(window._tab_groups.index("other"))
+    window.view.setFocus()
+    window.view.selectAll()
+    qtbot.keyClick(window.view, Qt.Key.Key_C)
+    assert counts(window)["cats"] == 7 and "other" not in counts(window)
+    assert all(d.overridden for d in window.photos.decisions() if d.path.name.startswith("green"))
+    window.tabs.setCurrentIndex(window._tab_groups.index("cats"))
+    window.view.selectAll()
+    qtbot.keyClick(window.view, Qt.Key.Key_Delete)
+    assert counts(window) == {"dogs": 2, "other": 7, "unreadable": 1}
+    window.tabs.setCurrentIndex(window._tab_groups.index("all"))
+    window.view.selectAll()
+    qtbot.keyClick(window.view, Qt.Key.Key_U)
+    assert counts(window) == {"cats": 5, "dogs": 2, "other": 2, "unreadable": 1}
+
+
+def test_apply_matches_headless_then_undo_restores_byte_for_byte(qtbot, window: MainWindow, tmp_path: Path, colour_model: Path, dialog_log) -> None:
+    before = album(tmp_path / "pics")
+    shutil.copytree(tmp_path / "pics", tmp_path / "same")
+    (tmp_path / "pics" / "cats").mkdir()
+    (tmp_path / "same" / "cats").mkdir()
+    photo((1, 2, 3)).save(tmp_path / "pics" / "cats" / "red_0.jpg")  # a name clash: the preview must say red_0 (1).jpg
+    shutil.copy(tmp_path / "pics" / "cats" / "red_0.jpg", tmp_path / "same" / "cats" / "red_0.jpg")
+    scan(qtbot, window, tmp_path / "pics")
+    planned = {d.path.name: f"{d.folder}/{d.name}" for d in window.photos.decisions() if d.folder}
+    assert planned["red_0.jpg"] == "cats/red_0 (1).jpg"
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert dialog_log[0] == ("confirm", "Move 7 photos: 5 to cats/, 2 to dogs/; 3 stay where they are.")
+    assert dialog_log[-1][0] == "summary"
+    assert cli_main(["--headless", str(tmp_path / "same"), "--model", str(colour_model)]) == 1  # 1: broken.jpg
+    assert tree_hashes(tmp_path / "pics") == tree_hashes(tmp_path / "same")
+    assert {f"{p.parent.name}/{p.name}" for p in (tmp_path / "pics").glob("*s/*.jpg")} >= set(planned.values())
+    assert window.photos.rowCount() == 3, "moved photos leave the review; what stayed is still there"
+    assert window.undo_button.isEnabled()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
+    assert tree_hashes(tmp_path / "pics") == before | {"cats/red_0.jpg": tree_hashes(tmp_path / "same")["cats/red_0.jpg"]}
+
+
+def test_undo_after_the_app_was_closed_and_reopened(qtbot, tmp_path: Path, colour_model: Path, dialog_log) -> None:
+    before = album(tmp_path / "pics")
+    assert cli_main(["--headless", str(tmp_path / "pics"), "--model", str(colour_model)]) == 1
+    w = MainWindow(colour_model)
+    qtbot.addWidget(w)
+    scan(qtbot, w, tmp_path / "pics")
+    assert w.undo_button.isEnabled()
+    with qtbot.waitSignal(w.job_finished, timeout=60_000):
+        w.undo()
+    assert tree_hashes(tmp_path / "pics") == before
+
+
+def test_cancel_mid_scan_changes_nothing_and_the_window_stays_usable(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    pics = tmp_path / "many"
+    pics.mkdir()
+    big = photo((200, 40, 40), size=(1600, 1200))
+    for i in range(150):
+        big.save(pics / f"p{i:03}.jpg", quality=92)
+    before = tree_hashes(pics)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000) as finished:
+        window.open_folder(pics)
+        qtbot.waitUntil(lambda: window.photos.rowCount() > 0, timeout=60_000)
+        window.cancel()
+    assert finished.args == ["scanning", False]
+    assert 0 < window.photos.rowCount() < 150
+    assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
+    assert window.folder_button.isEnabled() and window.state == "review"
+    album(tmp_path / "small")
+    scan(qtbot, window, tmp_path / "small")
+    assert window.photos.rowCount() == 10
+
+
+def test_a_second_catsort_on_the_folder_gets_the_busy_dialog(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:
+    before = album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    with folder_lock(tmp_path / "pics"), qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert ("This folder is busy", f"{(tmp_path / 'pics').resolve()}: another catsort is working on this folder") in dialog_log
+    assert tree_hashes(tmp_path / "pics") == before and window.apply_button.isEnabled()
+
+
+def test_folder_that_cannot_be_sorted_is_a_dialog(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:
+    window.open_folder(tmp_path / "missing")
+    assert dialog_log == [("This folder cannot be sorted", f"{tmp_path / 'missing'}: no such folder")]
+    (tmp_path / "empty").mkdir()
+    window.open_folder(tmp_path / "empty")
+    assert dialog_log[-1][0] == "No photos found"
+    (tmp_path / "linked").mkdir()
+    album(tmp_path / "linked")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "linked" / "cats").symlink_to(tmp_path / "elsewhere")
+    scan(qtbot, window, tmp_path / "linked")
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert "is a symbolic link to" in dialog_log[-1][1] and list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_broken_model_is_shown_not_a_crash(qtbot, tmp_path: Path, colour_model: Path, dialog_log) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "colour.json").write_text(colour_model.read_text())
+    (bad / "colour.onnx").write_bytes(b"not a model")
+    w = MainWindow(bad / "colour.json")
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: bool(dialog_log))
+    assert dialog_log[0][0] == "The model cannot be used" and "does not match its card" in dialog_log[0][1]
+    assert not w.folder_button.isEnabled() or w.classifier is None
+
+
+def test_recent_folders_are_remembered(qtbot, tmp_path: Path, colour_model: Path, dialog_log) -> None:
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    album(tmp_path / "pics")
+    w = MainWindow(colour_model)
+    qtbot.addWidget(w)
+    scan(qtbot, w, tmp_path / "pics")
+    w.close()
+    again = MainWindow(colour_model)
+    qtbot.addWidget(again)
+    assert again.recent_folders()[0] == str((tmp_path / "pics").resolve())
+
+
+def test_real_photos_when_present(qtbot, tmp_path: Path, dialog_log) -> None:
+    """On ../shared/data/real (skipped where absent): the shipped model's window groups real photos."""
+    real = shared("real")
+    pics = tmp_path / "real"
+    pics.mkdir()
+    for label in ("cat", "dog", "other"):
+        for p in sorted((real / label).glob("*.jpg"))[:5]:
+            shutil.copy(p, pics / f"{label}-{p.name}")
+    w = MainWindow()
+    qtbot.addWidget(w)
+    scan(qtbot, w, pics)
+    wrong = [d.path.name for d in w.photos.decisions() if d.folder and not d.path.name.startswith(d.folder[:-1])]
+    assert w.photos.rowCount() == 15 and wrong == []
+    assert all(w.photos.index(r).data(w.photos.PREDICTION_ROLE).thumbnail for r in range(15))
+
+
+def test_colour_model_is_not_the_only_model(tmp_path: Path) -> None:
+    """Guard for the fixtures above: the test model really sorts by colour through a real ONNX graph."""
+    card = write_colour_model(tmp_path / "m", threshold=0.6)
+    assert card.exists()

@@ -1,0 +1,51 @@
+"""Starting the window where it cannot start gives one line and exit 2, never Qt's abort; Qt stays in gui/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from catsort.cli import main
+from catsort.gui import app
+
+
+def test_without_pyside6_plain_catsort_says_how_to_install(monkeypatch, capsys) -> None:
+    real = app.importlib.util.find_spec
+    monkeypatch.setattr(app.importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real(name, *a))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'catsort[gui]'" in err and "--headless" in err
+
+
+def test_without_a_display_it_says_so(monkeypatch, capsys) -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("displays are a Linux question")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["/tmp"]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err and "catsort --headless PATH" in err and err.count("\n") == 1
+
+
+def test_headless_flags_without_headless_are_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--dry-run", "/tmp"])
+    assert exc.value.code == 2 and "--dry-run goes with --headless" in capsys.readouterr().err
+
+
+def test_the_core_and_undo_never_load_qt_or_the_model_runtime() -> None:
+    """Qt only in catsort/gui/; ``--undo``'s modules load neither onnxruntime nor Pillow."""
+    core = "import sys, catsort.cli, catsort.sort, catsort.apply, catsort.report; assert 'PySide6' not in sys.modules"
+    undo = ("import sys, catsort.fileops, catsort.apply, catsort.plan;"
+            "bad = [m for m in ('onnxruntime', 'PIL', 'pi_heif', 'numpy') if m in sys.modules]; assert not bad, bad")
+    for code in (core, undo):
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_version_names_the_model(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    out = capsys.readouterr().out
+    assert out.startswith("catsort 0.2") and "sha256" in out
