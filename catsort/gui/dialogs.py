@@ -41,7 +41,7 @@ def plan_sentence(decisions: list[Decision], copy: bool) -> str:
     return f"{verb} {_n(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
 
 
-def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> bool:
+def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> tuple[QMessageBox, QPushButton]:
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Sort these photos?")
@@ -50,11 +50,17 @@ def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder
     go = box.addButton("Copy" if copy else "Move", QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(go)
+    return box, go
+
+
+def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> bool:
+    box, go = confirm_box(parent, decisions, copy, folder)
     box.exec()
     return box.clickedButton() is go
 
 
-def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: bool, cancelled: bool) -> None:
+def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool,
+                cancelled: bool) -> tuple[QMessageBox, dict[QPushButton, Path]]:
     """What the apply did, the failures with their reasons, and buttons to open the output folders."""
     done = Counter(Path(r.destination).parent.name for r in records if r.destination and r.action in ("move", "copy"))
     failed = [r for r in records if r.action == "error"]
@@ -62,18 +68,25 @@ def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: boo
     box = QMessageBox(parent)
     box.setWindowTitle("Sorting stopped" if cancelled else "Sorted")
     box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
-    head = f"{verb} {done['cats']:,} to cats/ and {done['dogs']:,} to dogs/."
+    head = f"{verb} {_n(done['cats'], 'photo')} to cats/ and {done['dogs']:,} to dogs/."
     if cancelled:
         head += " Stopped before the end: the rest stay where they are."
     box.setText(head)
+    info = "“Undo last sort” puts them back, now or after you close catsort."
     if failed:
-        box.setInformativeText(f"{_n(len(failed), 'photo')} could not be sorted and stay where they are.")
+        info = f"{_n(len(failed), 'photo')} could not be sorted and stay where they are (details below). " + info
         box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
+    box.setInformativeText(info)
     buttons = {}
     for sub in ("cats", "dogs"):
         if done[sub]:
             buttons[box.addButton(f"Open {sub}/", QMessageBox.ButtonRole.ActionRole)] = folder / sub
     box.addButton(QMessageBox.StandardButton.Close)
+    return box, buttons
+
+
+def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: bool, cancelled: bool) -> None:
+    box, buttons = summary_box(parent, folder, records, copy, cancelled)
     box.exec()
     target = buttons.get(box.clickedButton())
     if target is not None:

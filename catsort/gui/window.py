@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.progress_bar.setAccessibleName("Progress")
         self.progress_label = QLabel()
         self.progress_label.setObjectName("progressLabel")
+        self.progress_label.setMinimumWidth(300)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.clicked.connect(self.cancel)
@@ -332,6 +333,7 @@ class MainWindow(QMainWindow):
         for action in self.override_actions.values():
             action.setEnabled(state == "review")
         self.stack.setCurrentWidget(self.view if has_photos or state == "scanning" else self.empty)
+        self.tabs.setVisible(has_photos or state == "scanning")
         if state == "empty" or not has_photos:
             if self.model_error:
                 text = f"<h2>The model cannot be used</h2><p>{self.model_error}</p>"
@@ -414,7 +416,7 @@ class MainWindow(QMainWindow):
             self.cancel_button.setEnabled(False)
             self.progress_label.setText("Stopping…")
 
-    @Slot(list)
+    @Slot(object)
     def _on_batch(self, items: list) -> None:
         if self._job_kind == "scanning":
             self.photos.add(items)
@@ -533,7 +535,7 @@ class MainWindow(QMainWindow):
         self._set_state("undoing")
         self._job = worker.start(self, job, self._on_undone, self._on_failed, self._on_finished)
 
-    @Slot(list)
+    @Slot(object)
     def _on_undone(self, results: list) -> None:
         result = results[0]
         text = f"Put {result.restored:,} photos back" + (f" and removed {result.removed_copies:,} copies" if result.removed_copies else "")

@@ -24,7 +24,8 @@ BATCH_SECONDS = 0.05
 
 
 class Worker(QObject):
-    batch = Signal(list)
+    batch = Signal(object)
+    """A list of the iterator's items (object, not list: passed by reference, never converted)."""
     failed = Signal(str, str)
     """(the error's class name, its one-line message)"""
     finished = Signal(bool)
