@@ -1,0 +1,112 @@
+"""The window's scan against headless on the same folder, and the event loop's longest stall.
+
+    QT_QPA_PLATFORM=offscreen python bench/gui_scan.py [--photos 200] [--folder DIR] [--repeat 2]
+
+Prints, per round: headless files/s (the core's predict, as ``--headless --dry-run`` runs it),
+window files/s (open_folder -> last result shown, thumbnails included), their ratio (target
+>= 0.85), the longest gap between two ticks of a 10 ms timer on the GUI thread during the scan
+(target <= 100 ms), and the process's peak RSS. Rounds alternate the order, so neither side
+always runs on a warm cache. Ratios are the figures to read: absolute speeds on a shared machine
+move by +-40% between runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from catsort.gui.window import MainWindow
+from catsort.model import Classifier, ModelCard, shipped_card_path
+from catsort.predict import predict, scan_folder
+
+
+def make_photos(folder: Path, count: int) -> None:
+    """Camera-like JPEGs (smooth shapes, mild noise, 4032x3024 at quality 90), hard-linked to ``count`` files."""
+    rng = np.random.default_rng(0)
+    originals = []
+    for i in range(min(count, 8)):
+        y, x = np.mgrid[0:3024, 0:4032].astype(np.float32)
+        base = np.stack([128 + 60 * np.sin(x / (300 + 40 * i) + c) * np.cos(y / (250 + 30 * c)) for c in range(3)], -1)
+        pixels = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+        path = folder / f"orig_{i}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        originals.append(path)
+    for i in range(count):
+        (folder / f"IMG_{i:05}.jpg").hardlink_to(originals[i % len(originals)])
+    for p in originals:
+        p.unlink()
+
+
+def headless_rate(folder: Path, classifier: Classifier) -> float:
+    start = time.perf_counter()
+    scan = scan_folder(folder)
+    n = sum(1 for _ in predict(scan, classifier))
+    return n / (time.perf_counter() - start)
+
+
+def window_rate(app: QApplication, window: MainWindow, folder: Path) -> tuple[float, float]:
+    ticks = QElapsedTimer()
+    longest = [0.0]
+
+    def tick() -> None:
+        longest[0] = max(longest[0], ticks.restart() / 1000)
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    loop = QEventLoop()
+    window.job_finished.connect(loop.quit)
+    start = time.perf_counter()
+    ticks.start()
+    timer.start()
+    window.open_folder(folder)
+    loop.exec()
+    timer.stop()
+    window.job_finished.disconnect(loop.quit)
+    return window.photos.rowCount() / (time.perf_counter() - start), longest[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", type=int, default=200)
+    parser.add_argument("--folder", type=Path, help="a folder of photos to scan instead of generated ones")
+    parser.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    app = QApplication(sys.argv[:1])
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    folder = args.folder
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="catsort-gui-bench-"))
+        make_photos(folder, args.photos)
+    classifier = Classifier(ModelCard.load(shipped_card_path()))
+    window = MainWindow()
+    window.show()
+    print(f"{len(scan_folder(folder).files)} photos in {folder}")
+    ratios = []
+    for round_ in range(args.repeat):
+        if round_ % 2 == 0:
+            h = headless_rate(folder, classifier)
+            w, stall = window_rate(app, window, folder)
+        else:
+            w, stall = window_rate(app, window, folder)
+            h = headless_rate(folder, classifier)
+        ratios.append(w / h)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"round {round_ + 1}: headless {h:.1f} files/s, window {w:.1f} files/s, ratio {w / h:.2f} (target >= 0.85), "
+              f"longest event-loop stall {stall * 1000:.0f} ms (target <= 100), peak RSS {rss:.0f} MB")
+    print(f"ratio window/headless: median {sorted(ratios)[len(ratios) // 2]:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
