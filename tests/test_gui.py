@@ -170,8 +170,8 @@ def test_folder_that_cannot_be_sorted_is_a_dialog(qtbot, window: MainWindow, tmp
     window.open_folder(tmp_path / "missing")
     assert dialog_log == [("This folder cannot be sorted", f"{tmp_path / 'missing'}: no such folder")]
     (tmp_path / "empty").mkdir()
-    window.open_folder(tmp_path / "empty")
-    assert dialog_log[-1][0] == "No photos found"
+    scan(qtbot, window, tmp_path / "empty")
+    assert dialog_log[-1][0] == "No photos found" and window.state == "empty"
     (tmp_path / "linked").mkdir()
     album(tmp_path / "linked")
     (tmp_path / "elsewhere").mkdir()

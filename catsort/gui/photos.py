@@ -88,12 +88,17 @@ class PhotoModel(QAbstractListModel):
 
     # --- what the window changes ---
 
-    def clear(self, taken: Mapping[str, Iterable[str]] | None = None) -> None:
+    def clear(self) -> None:
         self.beginResetModel()
         self._predictions, self._decisions, self._overrides = [], [], {}
-        self._taken = taken or {}
+        self._taken = {}
         self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
         self.endResetModel()
+
+    def set_taken(self, taken: Mapping[str, Iterable[str]]) -> None:
+        """The names already in cats/ and dogs/: the plan gives moved photos other ones."""
+        self._taken = taken
+        self._replan()
 
     def add(self, predictions: list[Prediction]) -> None:
         """Append one batch of results: one ``beginInsertRows`` for the whole batch."""

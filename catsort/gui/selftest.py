@@ -33,6 +33,7 @@ def run_self_test(window: MainWindow) -> int:
         print(f"self-test: FAIL the samples were recorded for another model ({str(expected.get('model_sha256'))[:12]}…, "
               f"this one is {window.card.onnx_sha256[:12]}…): run packaging/record_samples.py", file=sys.stderr)
         return 1
+    window.show()  # on xcb or wayland this is what proves the platform plugin and its libraries load
     loop = QEventLoop()
     window.job_finished.connect(lambda *_: loop.quit())
     QTimer.singleShot(TIMEOUT_MS, loop.quit)

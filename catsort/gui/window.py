@@ -12,7 +12,9 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPolygon
@@ -41,7 +43,8 @@ from PySide6.QtWidgets import (
 
 from catsort import __version__
 from catsort.apply import Record, Started, apply_plan, last_undoable_run, undo_runs
-from catsort.errors import CatsortError, FolderBusyError
+from catsort.errors import CatsortError, FolderBusyError, FolderError
+from catsort.fileops import check_folder
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
 from catsort.gui.photos import GROUP_TITLES, GROUPS, GroupFilter, PhotoModel, describe
@@ -53,6 +56,13 @@ from catsort.scan import taken_names
 SLIDER_MIN, SLIDER_MAX = 340, 995
 """Thresholds in thousandths: below 1/3 every photo has a confident label; 0.995 leaves almost all in place."""
 RECENT_MAX = 8
+
+
+class ScanStarted(NamedTuple):
+    """The scan job's first item: how many entries it will report, and the names already in cats/ and dogs/."""
+
+    total: int
+    taken: dict[str, list[str]]
 
 
 class ThresholdSlider(QSlider):
@@ -378,31 +388,34 @@ class MainWindow(QMainWindow):
         self.open_folder(Path(event.mimeData().urls()[0].toLocalFile()), self.subfolders_box.isChecked())
 
     def open_folder(self, folder: Path, recursive: bool = False) -> None:
-        """Scan ``folder`` in the background; results appear in the grid as they arrive."""
+        """Scan ``folder`` in the background; results appear in the grid as they arrive.
+
+        Even listing the folder happens in the worker: 20,000 names take long enough to freeze a window.
+        """
         if self._job is not None or self.classifier is None:
             return
         self.subfolders_box.setChecked(recursive)
         try:
-            scan = scan_folder(folder, recursive)
+            root = check_folder(folder)
         except CatsortError as exc:
             dialogs.show_error(self, "This folder cannot be sorted", str(exc))
             return
-        self.folder, self.recursive = scan.root, recursive
-        self._remember(scan.root)
-        self.folder_label.setText(str(scan.root))
-        self.setWindowTitle(f"{scan.root.name} — catsort")
-        self.photos.clear(taken_names(scan.root))
-        if scan.total == 0:
-            self._set_state("empty")
-            dialogs.show_info(self, "No photos found", f"There are no photos in {scan.root}"
-                              + ("." if recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
-            return
-        self._scan_total, self._scan_started = scan.total, time.monotonic()
-        self.progress_bar.setRange(0, scan.total)
-        self.progress_bar.setValue(0)
+        self.folder, self.recursive = root, recursive
+        self._remember(root)
+        self.folder_label.setText(str(root))
+        self.setWindowTitle(f"{root.name} — catsort")
+        self.photos.clear()
+        self._scan_total, self._scan_started = 0, time.monotonic()
+        self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
-        self._start("scanning", lambda cancel: predict(scan, classifier, thumbnail_size=size, cancel=cancel))
+
+        def job(cancel: threading.Event) -> Iterator[object]:
+            scan = scan_folder(root, recursive)
+            yield ScanStarted(scan.total, taken_names(root))
+            yield from predict(scan, classifier, thumbnail_size=size, cancel=cancel)
+
+        self._start("scanning", job)
 
     def _start(self, kind: str, job: worker.Job) -> None:
         self._job_kind = kind
@@ -419,6 +432,11 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_batch(self, items: list) -> None:
         if self._job_kind == "scanning":
+            if isinstance(items[0], ScanStarted):
+                started, items = items[0], items[1:]
+                self._scan_total = started.total
+                self.photos.set_taken(started.taken)
+                self.progress_bar.setRange(0, started.total)
             self.photos.add(items)
             done = self.photos.rowCount()
         else:
@@ -438,6 +456,8 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _on_failed(self, kind: str, message: str) -> None:
         title = {"scanning": "The scan stopped", "applying": "Sorting stopped", "undoing": "Undo stopped"}[self._job_kind]
+        if kind == FolderError.__name__ and self._job_kind == "scanning":
+            title = "This folder cannot be sorted"
         if kind == FolderBusyError.__name__:
             title = "This folder is busy"
         dialogs.show_error(self, title, message)
@@ -447,6 +467,9 @@ class MainWindow(QMainWindow):
         kind, self._job = self._job_kind, None
         if kind == "scanning":
             n = self.photos.rowCount()
+            if completed and self._scan_total == 0:
+                dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
+                    "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
             self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
                                     + ("" if completed else " (cancelled: nothing was changed)"), 15000)
             self._set_state("review" if n else "empty")
