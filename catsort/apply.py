@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from catsort.errors import FileOpError, FolderError
-from catsort.fileops import Journal, check_folder, folder_lock, read_journals, settle_interrupted, undo
+from catsort.fileops import Journal, RunStopped, check_folder, folder_lock, os_reason, read_journals, settle_interrupted, undo
 from catsort.plan import Decision
 
 
@@ -69,7 +69,12 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
     ``decisions`` may be a lazy stream (``--headless`` plans each photo as the model sees it).
     Stopping early (cancel, or closing the generator) finishes the current file and ends the
     journal cleanly; an exception settles the journal first. Either way the run can be undone.
+
+    A fault of the whole disk (full, read-only, the journal cannot be written) stops the run with
+    :class:`~catsort.fileops.RunStopped`: one line saying where, why, how many files were done and
+    how to undo them. Before the first file it is a refusal: nothing was touched.
     """
+    done = 0
     try:
         with folder_lock(root):
             settled, warnings = settle_interrupted(root, trust_journals)
@@ -79,16 +84,36 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
                 for d in decisions:
                     if cancel is not None and cancel.is_set():
                         break
-                    yield _carry_out(root, journal, d)
+                    record = _carry_out(root, journal, d)
+                    done += record.action in ("move", "copy")
+                    yield record
             except GeneratorExit:
-                journal.close()
+                try:
+                    journal.close()
+                except RunStopped:
+                    pass  # the journal stays open; the next run settles it
                 raise
+            except RunStopped as exc:
+                ended = journal.abort()
+                raise RunStopped(_stopped_line(root, exc, done, copy, ended)) from None
             except BaseException:
                 journal.abort()
                 raise
-            journal.close()
-    except PermissionError as exc:
-        raise FolderError(f"{root}: cannot write the undo journal there ({exc.strerror})") from None
+            try:
+                journal.close()
+            except RunStopped as exc:
+                raise RunStopped(_stopped_line(root, exc, done, copy, False)) from None
+    except OSError as exc:
+        raise FolderError(f"{root}: cannot write the undo journal there: {os_reason(exc)}") from None
+
+
+def _stopped_line(root: Path, exc: RunStopped, done: int, copy: bool, ended: bool) -> str:
+    verb = "copied" if copy else "moved"
+    if not done:
+        return f"{exc}; stopped before any file was {verb}, nothing was changed: make room (or fix the folder) and run again"
+    tail = "" if ended else " (its journal is settled by the next catsort run)"
+    return (f"{exc}; stopped after {done} file(s) {verb}, each at its old or its new place{tail}. "
+            f"Make room and run again to sort the rest, or undo with: catsort --undo {root}")
 
 
 def _carry_out(root: Path, journal: Journal, d: Decision) -> Record:
@@ -112,6 +137,14 @@ class UndoSummary:
     warnings: list[str] = field(default_factory=list)
 
 
+class UndoStopped(RunStopped):
+    """An undo that stopped part way (disk full, read-only): ``summary`` is what it did; run it again later."""
+
+    def __init__(self, message: str, summary: UndoSummary) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+
 def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) -> UndoSummary:
     """Undo the newest run not yet undone (or all of them), newest first. Harmless to repeat."""
     root = check_folder(root)
@@ -127,6 +160,10 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
             result.restored += done.restored
             result.removed_copies += done.removed_copies
             result.problems += done.problems
+            if done.stopped:
+                copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
+                raise UndoStopped(f"{done.stopped}; undo stopped after restoring {result.restored} file(s){copies}, "
+                                  f"each at one place: make room and run catsort --undo again", result)
     return result
 
 

@@ -1,8 +1,10 @@
 """``catsort --headless PATH``: the terminal shell over :mod:`catsort.sort`; plain ``catsort`` opens the window.
 
 Exit codes: 0 every file handled, 1 some files could not be read or moved (the rest were done),
-2 usage errors or an unusable folder or model, 130 interrupted (every file is still at its old
-or its new place; ``--undo`` reverts what was done).
+2 usage errors or an unusable folder or model (nothing was touched), 3 stopped part way by a fault of
+the disk (full, read-only: one line says where and why; every file is at its old or its new place and
+``--undo`` reverts what was done, or finishes an undo that stopped), 130 interrupted (every file is
+still at its old or its new place; ``--undo`` reverts what was done).
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from catsort import __version__
-from catsort.apply import Record, undo_runs
+from catsort.apply import Record, UndoStopped, UndoSummary, undo_runs
 from catsort.errors import CatsortError
 from catsort.model import Classifier, ModelCard, resolve_card_path, shipped_card_path
 from catsort.report import REPORT_SUFFIXES, summary_object, write_report
 from catsort.sort import SortOptions, Summary, sort_folder
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _probability(text: str) -> float:
@@ -121,17 +123,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _undo(args: argparse.Namespace) -> int:
-    result = undo_runs(args.path, args.all, args.trust_journals)
-    for warning in result.warnings:
-        print(f"catsort: {warning}", file=sys.stderr)
+    try:
+        result = undo_runs(args.path, args.all, args.trust_journals)
+    except UndoStopped as exc:
+        _print_undo(exc.summary, stopped=True)
+        print(f"catsort: {exc}", file=sys.stderr)
+        return EXIT_STOPPED
     if result.runs == 0:
+        _print_undo(result, stopped=False)
         print(f"catsort: nothing to undo in {args.path}", file=sys.stderr)
         return EXIT_OK
-    copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
-    print(f"Undid {result.runs} run(s): restored {result.restored} files{copies}.", file=sys.stderr)
+    _print_undo(result, stopped=False)
+    return EXIT_SOME_FAILED if result.problems else EXIT_OK
+
+
+def _print_undo(result: UndoSummary, stopped: bool) -> None:
+    for warning in result.warnings:
+        print(f"catsort: {warning}", file=sys.stderr)
+    if result.runs:
+        copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
+        what = "Stopped undoing" if stopped else "Undid"
+        print(f"{what} {result.runs} run(s): restored {result.restored} files{copies}.", file=sys.stderr)
     for problem in result.problems:
         print(f"  problem: {problem}", file=sys.stderr)
-    return EXIT_SOME_FAILED if result.problems else EXIT_OK
 
 
 def _sort(args: argparse.Namespace) -> int:
@@ -160,6 +174,9 @@ def _sort(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False))
     _print_summary(summary, args, human)
+    if summary.stopped:
+        print(f"catsort: {summary.stopped}", file=sys.stderr)
+        return EXIT_STOPPED
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
@@ -194,7 +211,7 @@ def _print_summary(summary: Summary, args: argparse.Namespace, out) -> None:
         print("Could not be sorted (left where they are):", file=out)
         for r in failed:
             print(f"  {r.path}: {r.error}", file=out)
-    if summary.journal and (cats or dogs):
+    if summary.journal and (cats or dogs) and not summary.stopped:
         print(f"Undo with: catsort --undo {summary.folder}", file=out)
 
 

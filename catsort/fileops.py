@@ -32,15 +32,47 @@ from pathlib import Path, PurePosixPath
 
 from catsort import signing
 from catsort.checksum import file_sha256
-from catsort.errors import FileOpError, FolderBusyError, FolderError
+from catsort.errors import CatsortError, FileOpError, FolderBusyError, FolderError
 from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name
 
-__all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "folder_lock", "read_journals", "settle_interrupted"]
+__all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "RunStopped", "folder_lock", "read_journals",
+           "settle_interrupted"]
 
 _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EACCES}
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+READ_ONLY = frozenset({errno.EROFS})
+STOPPING = DISK_FULL | READ_ONLY
+"""Faults of a whole filesystem: every later file would fail the same way, so the run stops at once."""
+MIN_FREE_BYTES = 1 << 20
+"""A run is refused before it touches anything when the folder's disk has less room than this (its journal needs some)."""
 MAX_JOURNAL_BYTES = 256 << 20
 """A run over 100,000 photos writes about 60 MB; anything much larger is not one of ours."""
 TRUST_HINT = "if this journal is yours (from another computer of yours or a restored backup), act on it with --trust-journals"
+
+
+class RunStopped(CatsortError):
+    """A fault of the whole filesystem (full, read-only, the journal cannot be written): the run stopped cleanly.
+
+    ``str()`` is one line naming the place and the cause; every file is at its old or its new place and
+    what was done is journaled, so ``--undo`` reverts it (once there is room, if the disk is full).
+    """
+
+
+def os_reason(exc: OSError) -> str:
+    """``No space left on device``: the one-line cause of an OSError, without the path Python adds."""
+    if exc.errno in DISK_FULL:
+        return f"the disk is full ({exc.strerror or exc})"
+    if exc.errno in READ_ONLY:
+        return f"it is read-only ({exc.strerror or exc})"
+    return str(exc.strerror or exc)
+
+
+def free_bytes(path: Path) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except (OSError, AttributeError):
+        return None
+    return st.f_bavail * st.f_frsize
 
 
 def _now() -> str:
@@ -63,39 +95,67 @@ def _lstat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _place(src: Path, dst: Path) -> None:
+class _NoHardLinks(Exception):
+    def __init__(self, errno_: int) -> None:
+        super().__init__(errno_)
+        self.errno = errno_
+
+
+def _place(src: Path, dst: Path, hard_links: bool | None = None) -> None:
     """Make the file at ``src`` appear at ``dst`` and disappear from ``src`` on one filesystem.
 
-    Raises FileExistsError if ``dst`` is taken, and OSError(EXDEV) across filesystems.
+    Raises FileExistsError if ``dst`` is taken, and OSError(EXDEV) across filesystems. Where the
+    filesystem has no hard links it falls back to check-then-rename; ``hard_links=True`` raises
+    :class:`_NoHardLinks` instead (the caller journals more first), ``False`` goes straight to rename.
     """
     try:
+        if hard_links is False:
+            raise OSError(errno.EPERM, "no hard links")
         os.link(src, dst, follow_symlinks=False)
     except OSError as exc:
         if exc.errno not in _NO_HARDLINKS:
             raise
+        if hard_links:
+            raise _NoHardLinks(exc.errno) from None
         # Filesystems without hard links (FAT, some network shares): check, then rename.
         if os.path.lexists(dst):
             raise FileExistsError(errno.EEXIST, "destination exists", str(dst)) from None
         os.rename(src, dst)
         return
-    os.unlink(src)
+    try:
+        os.unlink(src)
+    except OSError:
+        os.unlink(dst)  # the original could not be removed (read-only folder): no second name left behind
+        raise
 
 
 def _copy_verified(src: Path, dst: Path, tmp: Path) -> str:
     """Copy ``src`` to ``dst`` via ``tmp``; fsync, compare sha256 and size, then link into place."""
     digest = hashlib.sha256()
-    with src.open("rb") as fin, tmp.open("xb") as fout:
-        for chunk in iter(lambda: fin.read(1 << 20), b""):
-            digest.update(chunk)
-            fout.write(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
-    shutil.copystat(src, tmp)
-    expected = digest.hexdigest()
-    if tmp.stat().st_size != src.stat().st_size or file_sha256(tmp) != expected:
-        tmp.unlink()
-        raise FileOpError("copy verification failed: the copy differs from the original")
+    try:
+        with src.open("rb") as fin, tmp.open("xb") as fout:
+            for chunk in iter(lambda: fin.read(1 << 20), b""):
+                digest.update(chunk)
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        shutil.copystat(src, tmp)
+        expected = digest.hexdigest()
+        if tmp.stat().st_size != src.stat().st_size or file_sha256(tmp) != expected:
+            raise FileOpError("copy verification failed: the copy differs from the original")
+    except BaseException:
+        _discard(tmp)  # a disk that filled up mid-copy leaves no hidden partial file behind
+        raise
     return expected
+
+
+def _discard(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # the next settle removes it (temporary names are journaled)
 
 
 # --- where catsort may write -------------------------------------------------------------------
@@ -307,24 +367,71 @@ class JournalState:
             previous = signing.sign(key, previous, rec)
             lines.append(json.dumps({**rec, "mac": previous}) + "\n")
         tmp = self.path.with_name(self.path.name + ".resign")
-        with tmp.open("w", encoding="ascii") as f:
-            f.writelines(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with tmp.open("w", encoding="ascii") as f:
+                f.writelines(lines)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            _discard(tmp)
+            raise RunStopped(f"{self.path}: cannot sign the journal anew: {os_reason(exc)}; nothing was changed") from None
         self.last_mac, self.complete_bytes = previous, self.path.stat().st_size
 
     def append(self, record: dict) -> None:
-        """Add a signed line (settled, end, undone), first cutting off a line a power cut tore."""
+        """Add a signed line (settled, end, undone), first cutting off a line a power cut tore.
+
+        A disk that is full (or read-only) raises :class:`RunStopped`, with the journal cut back to its
+        last whole line: it is then exactly as before the call, and the next run settles it again.
+        """
         mac = signing.sign(signing.journal_key(), self.last_mac, record)
-        if self.path.stat().st_size != self.complete_bytes:
-            os.truncate(self.path, self.complete_bytes)
         line = (json.dumps({**record, "mac": mac}) + "\n").encode("ascii")
-        with self.path.open("ab") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            if self.path.stat().st_size != self.complete_bytes:
+                os.truncate(self.path, self.complete_bytes)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0))
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            try:
+                os.truncate(self.path, self.complete_bytes)
+            except OSError:
+                pass  # a torn last line is cut off by the next reader all the same
+            raise RunStopped(f"{self.path.parent}: cannot write to the undo journal: {os_reason(exc)}") from None
         self.last_mac, self.complete_bytes = mac, self.complete_bytes + len(line)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _LineFile:
+    """The journal file, unbuffered: a failed write (disk full) keeps no bytes in a buffer that a later
+    flush or close would write after a torn line; the caller cuts the file back to its last whole line."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+
+    def write(self, text: str) -> None:
+        assert self.fd is not None, "journal already closed"
+        _write_all(self.fd, text.encode("ascii"))
+
+    def fileno(self) -> int:
+        assert self.fd is not None
+        return self.fd
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        if self.fd is not None:
+            fd, self.fd = self.fd, None
+            os.close(fd)
 
 
 class Journal:
@@ -336,57 +443,119 @@ class Journal:
         self.id = path.stem
         self._key = signing.journal_key()
         self._mac = path.name
-        self._file = path.open("x", encoding="ascii")
+        self._file = _LineFile(path)
         self._seq = 0
         self._touched = False
+        self._length = 0
+        """Bytes of whole lines written: after a failed write the file is cut back to this."""
+        self.broken: RunStopped | None = None
+        """Set once a write failed: nothing more is written (or done) under this journal."""
+        self._no_links: set[int] = set()
+        """Devices where ``link`` failed for want of hard links: moves there go straight to rename."""
 
     @classmethod
     def start(cls, root: Path, mode: str) -> Journal:
+        """A new journal for one run, or a one-line refusal (nothing touched) if the folder cannot hold it."""
         check_writable_places(root)
         folder = root / JOURNAL_FOLDER / "runs"
         if _through_link(root, f"{JOURNAL_FOLDER}/runs/x"):
             raise FolderError(f"{folder} is a symbolic link; catsort never writes its journal through a link: remove it")
-        folder.mkdir(parents=True, exist_ok=True)
+        free = free_bytes(root)
+        if free is not None and free < MIN_FREE_BYTES:
+            raise RunStopped(f"{root}: the disk is full ({free // 1024} KB free); nothing was changed: make room and run again")
         path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000_000:09d}-{os.getpid()}.jsonl"
-        journal = cls(root, path)
-        journal.write({"catsort_journal": 2, "started": _now(), "mode": mode, "key": signing.key_id(journal._key)}, sync=True)
-        _fsync_folder(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            journal = cls(root, path)
+        except OSError as exc:
+            raise RunStopped(f"{folder}: cannot write the undo journal there: {os_reason(exc)}; nothing was changed") from None
+        try:
+            journal.write({"catsort_journal": 2, "started": _now(), "mode": mode, "key": signing.key_id(journal._key)}, sync=True)
+            _fsync_folder(folder)
+        except (OSError, RunStopped) as exc:
+            journal._file.close()
+            _discard(path)
+            reason = str(exc) if isinstance(exc, RunStopped) else f"{folder}: cannot write the undo journal there: {os_reason(exc)}"
+            raise RunStopped(f"{reason}; nothing was changed") from None
         return journal
 
     def write(self, record: dict, sync: bool) -> None:
-        self._touched |= "op" in record
-        self._mac = signing.sign(self._key, self._mac, record)
+        """Append one signed line; a failure (disk full) cuts the file back to its last whole line and raises
+        :class:`RunStopped`, and every later write raises it again: the run must stop."""
+        if self.broken is not None:
+            raise self.broken
+        mac = signing.sign(self._key, self._mac, record)
         # ASCII JSON: file names that are not valid UTF-8 survive as escapes instead of failing the write.
-        self._file.write(json.dumps({**record, "mac": self._mac}) + "\n")
-        self._file.flush()
-        if sync:
-            os.fsync(self._file.fileno())
+        line = json.dumps({**record, "mac": mac}) + "\n"
+        try:
+            self._file.write(line)
+            if sync:
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            try:
+                os.ftruncate(self._file.fileno(), self._length)
+            except OSError:
+                pass  # a torn last line is cut off by every reader
+            self.broken = RunStopped(f"{self.path.parent}: cannot write to the undo journal: {os_reason(exc)}")
+            raise self.broken from None
+        self._touched |= "op" in record
+        self._mac = mac
+        self._length += len(line)
+
+    def _note(self, record: dict) -> None:
+        """A line that only reports (done, abandoned): settle and undo look at the disk, so losing it is harmless.
+        A failure still marks the journal broken, so the next file is not moved."""
+        try:
+            self.write(record, sync=False)
+        except RunStopped:
+            pass
 
     def rel(self, path: Path) -> str:
         return Path(os.path.relpath(path, self.root)).as_posix()
 
     def close(self) -> None:
-        """Mark the run complete; a run that touched nothing leaves no journal (nothing to undo)."""
-        if self._touched:
-            self.write({"end": _now()}, sync=True)
-            self._file.close()
-        else:
-            self._file.close()
-            self.path.unlink()
+        """Mark the run complete; a run that touched nothing leaves no journal (nothing to undo).
 
-    def abort(self) -> None:
-        """After an interruption: settle whatever operation was cut short, then mark the run ended."""
+        Raises :class:`RunStopped` if the end cannot be written (disk full): the journal then stays open,
+        and the next run (or ``--undo``) settles it, which is harmless.
+        """
         if not self._touched:
-            self.close()
+            self._file.close()
+            _discard(self.path)
             return
+        try:
+            if self.broken is None:
+                self.write({"end": _now()}, sync=True)
+            else:
+                self.abort()
+        finally:
+            self._file.close()
+        if self.broken is not None:
+            raise self.broken
+
+    def abort(self) -> bool:
+        """After an interruption: settle whatever operation was cut short, then mark the run ended.
+
+        Never raises for a full or read-only disk (it is called while another error is on its way):
+        returns False if the journal could not be marked ended, and the next run settles it.
+        """
         self._file.close()
-        settle(self.root, JournalState.read(self.root, self.path))
+        if not self._touched:
+            _discard(self.path)
+            return True
+        try:
+            settle(self.root, JournalState.read(self.root, self.path))
+        except (OSError, RunStopped):
+            return False
+        return True
 
     def transfer(self, src: Path, folder: Path, op: str, first_name: str | None = None) -> Path:
         """Move (``op="move"``) or copy ``src`` into ``folder`` under a free name; return where it went.
 
         ``first_name`` is the name the plan showed the user; the next free one is used if it was taken since.
         """
+        if self.broken is not None:
+            raise self.broken
         try:
             st = os.lstat(src)
         except OSError as exc:
@@ -408,22 +577,35 @@ class Journal:
                 sync=True,
             )
             try:
-                self._carry_out(src, dst, tmp, seq, op)
-            except (OSError, FileOpError) as exc:
-                self.write({"seq": seq, "abandoned": True}, sync=False)
+                self._carry_out(src, dst, tmp, seq, op, st)
+            except (OSError, CatsortError) as exc:
+                _discard(tmp)
+                if isinstance(exc, RunStopped):
+                    raise
+                self._note({"seq": seq, "abandoned": True})
                 if isinstance(exc, FileExistsError):
                     continue  # the name was taken meanwhile: try the next one
-                if isinstance(exc, FileOpError):
+                if isinstance(exc, CatsortError):
                     raise
+                if exc.errno in STOPPING:
+                    raise RunStopped(f"{folder}: cannot {op} {src.name} there: {os_reason(exc)}") from None
                 raise FileOpError(f"cannot {op} to {folder.name}/: {exc.strerror or exc}") from None
-            self.write({"seq": seq, "done": True}, sync=False)
+            self._note({"seq": seq, "done": True})
             return dst
         raise AssertionError("candidate_names is endless")
 
-    def _carry_out(self, src: Path, dst: Path, tmp: Path, seq: int, op: str) -> None:
+    def _carry_out(self, src: Path, dst: Path, tmp: Path, seq: int, op: str, st: os.stat_result) -> None:
         if op == "move":
             try:
-                _place(src, dst)
+                if st.st_dev in self._no_links:
+                    self._rename_journaled(src, dst, seq)
+                    return
+                try:
+                    _place(src, dst, hard_links=True)
+                except _NoHardLinks as exc:
+                    if exc.errno != errno.EACCES:  # EACCES may be this folder's permissions, not the filesystem
+                        self._no_links.add(st.st_dev)
+                    self._rename_journaled(src, dst, seq)
                 return
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
@@ -432,7 +614,17 @@ class Journal:
         self.write({"seq": seq, "verified": sha}, sync=True)
         _place(tmp, dst)
         if op == "move":
-            os.unlink(src)
+            try:
+                os.unlink(src)
+            except OSError:
+                os.unlink(dst)  # the original cannot be removed (read-only source): the verified copy goes again
+                raise
+
+    def _rename_journaled(self, src: Path, dst: Path, seq: int) -> None:
+        """A move where there are no hard links. A rename keeps no identity a later undo can trust
+        (exFAT renumbers inodes when the stick is plugged in again): journal the sha256 first, as for a copy."""
+        self.write({"seq": seq, "verified": file_sha256(src)}, sync=True)
+        _place(src, dst, hard_links=False)
 
     def _ensure_folder(self, folder: Path) -> None:
         st = _lstat(folder)
@@ -441,7 +633,12 @@ class Journal:
                 raise FileOpError(f"{folder.name}/ is not a real folder any more; nothing written through it")
             return
         self.write({"seq": 0, "op": "mkdir", "src": "", "dst": self.rel(folder)}, sync=True)
-        folder.mkdir(exist_ok=True)
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            if exc.errno in STOPPING:
+                raise RunStopped(f"{folder}: cannot create the folder: {os_reason(exc)}") from None
+            raise FileOpError(f"cannot create {folder.name}/: {exc.strerror or exc}") from None
 
 
 def _starting_at(first: str, names: Iterator[str]) -> Iterator[str]:
@@ -480,18 +677,30 @@ def _remove_tmp(root: Path, intent: Intent) -> None:
 
 
 def settle(root: Path, state: JournalState) -> None:
-    """Finish the half-done operation a crash left behind, so each file is at exactly one place."""
-    for intent in state.intents:
-        if intent.op == "mkdir":
-            continue
-        _remove_tmp(root, intent)
-        src, dst = root / intent.src, root / intent.dst
-        st = _lstat(dst)
-        moved = intent.op == "move" and st is not None and _lstat(src) is not None and _is_ours(intent, dst, st)
-        if moved and _same_file(src, dst):
-            src.unlink()
-    state.append({"settled": _now()})
-    state.append({"end": _now()})
+    """Finish the half-done operation a crash left behind, so each file is at exactly one place.
+
+    Only removes names (temporary files, the second name of a finished move), so it needs no room on
+    the disk; if even the journal's end mark cannot be written, :class:`RunStopped` says so and the
+    journal stays open, to be settled again (harmlessly) by the next run.
+    """
+    try:
+        for intent in state.intents:
+            if intent.op == "mkdir":
+                continue
+            _remove_tmp(root, intent)
+            src, dst = root / intent.src, root / intent.dst
+            st = _lstat(dst)
+            moved = intent.op == "move" and st is not None and _lstat(src) is not None and _is_ours(intent, dst, st)
+            if moved and _same_file(src, dst):
+                src.unlink()
+    except OSError as exc:
+        raise RunStopped(f"{root}: cannot settle the interrupted run {state.path.name}: {os_reason(exc)}") from None
+    try:
+        state.append({"settled": _now()})
+        state.append({"end": _now()})
+    except RunStopped as exc:
+        raise RunStopped(f"{exc}; the interrupted run {state.path.name} is settled on disk but not marked so: "
+                         "make room and run catsort again (harmless)") from None
     state.ended = True
 
 
@@ -500,6 +709,8 @@ class UndoResult:
     restored: int = 0
     removed_copies: int = 0
     problems: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    """Why the undo stopped part way (disk full, read-only): run it again once that is fixed."""
 
 
 def _restore(src: Path, dst: Path) -> Path:
@@ -518,7 +729,11 @@ def _restore(src: Path, dst: Path) -> Path:
             tmp = target.with_name(f".catsort-undo-{os.getpid()}.tmp")
             _copy_verified(dst, target, tmp)
             _place(tmp, target)
-            os.unlink(dst)
+            try:
+                os.unlink(dst)
+            except OSError:
+                os.unlink(target)  # cats/ is read-only: the photo stays there, once
+                raise
         return target
     raise AssertionError("candidate_names is endless")
 
@@ -556,9 +771,17 @@ def undo(root: Path, state: JournalState) -> UndoResult:
                 if target != src:
                     result.problems.append(f"{intent.src}: that name is taken now; restored as {target.name}")
         except OSError as exc:
+            if exc.errno in STOPPING:
+                place = (root / intent.src).parent if exc.errno in DISK_FULL else root / intent.dst
+                result.stopped = f"{place}: cannot restore {intent.dst}: {os_reason(exc)}"
+                return result
             result.problems.append(f"{intent.dst}: cannot restore: {exc.strerror or exc}")
     if not result.problems:
-        state.append({"undone": _now()})
+        try:
+            state.append({"undone": _now()})
+        except RunStopped as exc:
+            result.stopped = f"{exc} (every file of the run is back; the next --undo finds it done)"
+            return result
         state.undone = True
     return result
 
@@ -593,11 +816,15 @@ def folder_lock(root: Path) -> Iterator[None]:
     """One catsort at a time per folder; the OS drops the lock if the process dies."""
     check_writable_places(root)
     folder = root / JOURNAL_FOLDER
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise FolderError(f"{root}: cannot write in this folder: {os_reason(exc)}; catsort keeps its undo journal "
+                          "there, so it changes nothing in a folder it cannot write") from None
     try:  # never through a link someone left in place of the lock file
         fd = os.open(folder / "lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
-        raise FolderError(f"{folder / 'lock'}: cannot open the folder's lock ({exc.strerror or exc})") from None
+        raise FolderError(f"{folder / 'lock'}: cannot open the folder's lock: {os_reason(exc)}; nothing was changed") from None
     with os.fdopen(fd, "a") as f:
         try:
             import fcntl

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview
+from catsort.fileops import RunStopped
 from catsort.model import Classifier
 from catsort.plan import Planner
 from catsort.predict import predict, scan_folder
@@ -37,6 +38,8 @@ class Summary:
     settled_runs: int = 0
     warnings: list[str] = field(default_factory=list)
     journal: Path | None = None
+    stopped: str | None = None
+    """Why the run stopped part way (disk full, read-only): one line, with how to undo what was done."""
 
     def count(self, action: str) -> int:
         return sum(r.action == action for r in self.records)
@@ -60,11 +63,16 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
         items = (preview(folder.root, d) for d in decisions)
     else:
         items = apply_plan(folder.root, decisions, options.copy, trust_journals=options.trust_journals)
-    for item in items:
-        if isinstance(item, Started):
-            summary.settled_runs, summary.warnings, summary.journal = item.settled_runs, item.warnings, item.journal
-            continue
-        summary.records.append(item)
-        if progress:
-            progress(len(summary.records), folder.total, item)
+    try:
+        for item in items:
+            if isinstance(item, Started):
+                summary.settled_runs, summary.warnings, summary.journal = item.settled_runs, item.warnings, item.journal
+                continue
+            summary.records.append(item)
+            if progress:
+                progress(len(summary.records), folder.total, item)
+    except RunStopped as exc:
+        if summary.journal is None:
+            raise  # refused before the run started: nothing was touched
+        summary.stopped = str(exc)
     return summary
