@@ -227,3 +227,29 @@ def test_colour_model_is_not_the_only_model(tmp_path: Path) -> None:
     """Guard for the fixtures above: the test model really sorts by colour through a real ONNX graph."""
     card = write_colour_model(tmp_path / "m", threshold=0.6)
     assert card.exists()
+
+
+def test_preview_steps_through_the_shown_photos(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    paths = [window.photos.decision(r).path for r in range(window.photos.rowCount())]
+    preview = dialogs.Preview(window, paths, 0, lambda i: f"caption {i}")
+    qtbot.addWidget(preview)
+    preview.step(1)
+    assert preview.windowTitle() == paths[1].name and "2 of 10" in preview._text.text()
+    preview.step(100)
+    assert preview.windowTitle() == paths[-1].name
+    broken = paths.index(tmp_path.joinpath("pics", "broken.jpg").resolve())
+    preview.step(broken - len(paths) + 1)
+    assert preview._image.text() == "This file cannot be shown."
+
+
+def test_summary_names_failures_and_offers_the_folders(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    from catsort.apply import Record
+
+    records = [Record("/p/a.jpg", "cat", 0.9, "move", "/p/cats/a.jpg", None),
+               Record("/p/b.jpg", "dog", 0.9, "error", None, "cannot move to dogs/: No space left on device")]
+    box, buttons = dialogs.summary_box(window, Path("/p"), records, False, False)
+    assert box.text() == "Moved 1 photo to cats/ and 0 to dogs/."
+    assert "b.jpg: cannot move to dogs/: No space left on device" in box.detailedText()
+    assert [b.text() for b in buttons] == ["Open cats/"]

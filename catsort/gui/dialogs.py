@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -118,7 +119,7 @@ def model_card_text(card: ModelCard) -> str:
         for name, m in metrics.items():
             at = m.get("at_default_threshold") if isinstance(m, dict) else None
             if isinstance(at, dict) and {"pets_to_right_folder", "other_kept", "wrong_among_moved"} <= at.keys():
-                lines.append(f"  {name}: {at['pets_to_right_folder']:.1%} of pets to the right folder, "
+                lines.append(f"  {name.replace('_', ' ')}: {at['pets_to_right_folder']:.1%} of pets to the right folder, "
                              f"{at['other_kept']:.1%} of other photos left alone, {at['wrong_among_moved']:.2%} of moves wrong")
     if "command" in raw:
         lines.append(f"Made by: {raw['command']}")
@@ -161,9 +162,11 @@ class Preview(QDialog):
         super().__init__(parent)
         self.setObjectName("previewDialog")
         self._paths, self._index, self._caption = paths, start, caption
+        self._photo: QImage | None = None
         layout = QVBoxLayout(self)
         self._image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
-        self._image.setMinimumSize(640, 480)
+        self._image.setMinimumSize(320, 240)
+        self._image.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self._text = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self._image, 1)
         layout.addWidget(self._text)
@@ -179,13 +182,22 @@ class Preview(QDialog):
     def step(self, by: int) -> None:
         self._index = max(0, min(len(self._paths) - 1, self._index + by))
         path = self._paths[self._index]
-        image = _qimage(path, 1600)
-        if image is None:
-            self._image.setText("This file cannot be shown.")
-        else:
-            pixmap = QPixmap.fromImage(image).scaled(self._image.size() * self.devicePixelRatioF(),
-                                                      Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            pixmap.setDevicePixelRatio(self.devicePixelRatioF())
-            self._image.setPixmap(pixmap)
+        self._photo = _qimage(path, 1600)
+        self._show()
         self.setWindowTitle(path.name)
         self._text.setText(f"{self._index + 1} of {len(self._paths)} · {path.name} · {self._caption(self._index)}")
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._show()
+
+    def _show(self) -> None:
+        """The photo fitted to the space it has now, sharp at the screen's pixel ratio."""
+        if self._photo is None:
+            self._image.setText("This file cannot be shown.")
+            return
+        ratio = self.devicePixelRatioF()
+        pixmap = QPixmap.fromImage(self._photo).scaled(self._image.size() * ratio, Qt.AspectRatioMode.KeepAspectRatio,
+                                                       Qt.TransformationMode.SmoothTransformation)
+        pixmap.setDevicePixelRatio(ratio)
+        self._image.setPixmap(pixmap)
