@@ -59,6 +59,8 @@ class PhotoModel(QAbstractListModel):
         self._decisions: list[Decision] = []
         self._overrides: dict[Path, Override] = {}
         self._planner = Planner(labels, threshold)
+        self._counts: Counter[str] = Counter()
+        """Photos per group, kept up to date batch by batch (20,000 photos are not recounted per batch)."""
 
     # --- Qt model interface ---
 
@@ -91,6 +93,7 @@ class PhotoModel(QAbstractListModel):
     def clear(self) -> None:
         self.beginResetModel()
         self._predictions, self._decisions, self._overrides = [], [], {}
+        self._counts = Counter()
         self._taken = {}
         self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
         self.endResetModel()
@@ -107,7 +110,9 @@ class PhotoModel(QAbstractListModel):
         first = len(self._predictions)
         self.beginInsertRows(QModelIndex(), first, first + len(predictions) - 1)
         self._predictions.extend(predictions)
-        self._decisions.extend(self._planner.decide(p, self._overrides.get(p.path)) for p in predictions)
+        new = [self._planner.decide(p, self._overrides.get(p.path)) for p in predictions]
+        self._decisions.extend(new)
+        self._counts.update(group_of(d) for d in new)
         self.endInsertRows()
 
     def set_threshold(self, threshold: float) -> None:
@@ -141,7 +146,9 @@ class PhotoModel(QAbstractListModel):
 
     def _plan_all(self) -> list[Decision]:
         self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
-        return [self._planner.decide(p, self._overrides.get(p.path)) for p in self._predictions]
+        decisions = [self._planner.decide(p, self._overrides.get(p.path)) for p in self._predictions]
+        self._counts = Counter(group_of(d) for d in decisions)
+        return decisions
 
     def _replan(self) -> None:
         self._decisions = self._plan_all()
@@ -161,7 +168,7 @@ class PhotoModel(QAbstractListModel):
         return self._decisions[row]
 
     def counts(self) -> Counter[str]:
-        return Counter(group_of(d) for d in self._decisions)
+        return Counter(self._counts)
 
 
 class GroupFilter(QSortFilterProxyModel):

@@ -355,7 +355,8 @@ class MainWindow(QMainWindow):
             self.empty.setText(text)
 
     def _to_move(self) -> int:
-        return sum(1 for d in self.photos.decisions() if d.folder)
+        counts = self.photos.counts()
+        return counts["cats"] + counts["dogs"]
 
     @Slot()
     def _update_counts(self, *_: object) -> None:
@@ -364,7 +365,7 @@ class MainWindow(QMainWindow):
         for i, group in enumerate(self._tab_groups):
             n = total if group == "all" else counts.get(group, 0)
             self.tabs.setTabText(i, f"{GROUP_TITLES[group]}  {n:,}")
-        moving = counts.get("cats", 0) + counts.get("dogs", 0)
+        moving = self._to_move()
         verb = "Copy" if self.copy_radio.isChecked() else "Sort"
         self.apply_button.setText(f"{verb} {moving:,} photos…" if moving else f"{verb}…")
         if self.state == "review":
