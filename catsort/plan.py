@@ -25,8 +25,10 @@ Override = Literal["cat", "dog", "stay"]
 OVERRIDES: tuple[Override, ...] = ("cat", "dog", "stay")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
+    """One photo's fate; read-only by convention (not ``frozen``: that costs half the time of a 20,000-photo re-plan)."""
+
     path: Path
     prediction: str | None
     """The model's likeliest label (None for an unreadable file)."""
@@ -60,14 +62,17 @@ class Planner:
     def decide(self, pred: Prediction, override: Override | None = None) -> Decision:
         if pred.probabilities is None:
             return Decision(pred.path, None, None, "error", None, error=pred.error)
-        best = max(range(len(self.labels)), key=lambda i: pred.probabilities[i])
-        label, confidence = self.labels[best], pred.probabilities[best]
+        probs = pred.probabilities
+        confidence = max(probs)
+        label = self.labels[probs.index(confidence)]
         target = override if override is not None else (label if confidence >= self.threshold else "stay")
         if target not in OUTPUT_FOLDERS:
             return Decision(pred.path, label, confidence, "stay", None, overridden=override is not None, fingerprint=pred.fingerprint)
         folder = OUTPUT_FOLDERS[target]
         used = self._used[folder]
-        name = next(n for n in candidate_names(pred.path.name) if n not in used)
+        name = pred.path.name  # a name on disk already fits the filesystem: the first candidate is itself
+        if name in used:
+            name = next(n for n in candidate_names(name) if n not in used)
         used.add(name)
         return Decision(pred.path, label, confidence, self.action, folder, name, None, override is not None, pred.fingerprint)
 

@@ -76,6 +76,7 @@ def test_scan_groups_slider_and_unreadable_reason(qtbot, window: MainWindow, tmp
     broken = next(window.photos.decision(r) for r in range(window.photos.rowCount()) if window.photos.decision(r).error)
     assert broken.path.name == "broken.jpg" and "corrupt image" in broken.error
     window.threshold_slider.setValue(900)
+    qtbot.waitUntil(lambda: window.photos.threshold == 0.9)  # re-planned once the drag's events are handled
     assert counts(window) == {"cats": 3, "dogs": 2, "unsure": 2, "other": 2, "unreadable": 1}
     assert window.apply_button.text() == "Sort 5 photos…"
     assert tree_hashes(tmp_path / "pics") == before, "a scan changes nothing"

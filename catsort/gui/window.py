@@ -252,6 +252,11 @@ class MainWindow(QMainWindow):
         self.threshold_slider.setValue(round(default * 1000))
         self.threshold_slider.setMinimumWidth(220)
         self.threshold_slider.valueChanged.connect(self._threshold_moved)
+        # Dragging fires a value per pixel; re-plan for the latest one when the event queue is idle.
+        self._replan_timer = QTimer(self)
+        self._replan_timer.setSingleShot(True)
+        self._replan_timer.setInterval(0)
+        self._replan_timer.timeout.connect(lambda: self.photos.set_threshold(self.threshold_slider.value() / 1000))
         self.threshold_label = QLabel()
         self.threshold_label.setObjectName("thresholdLabel")
         self.threshold_label.setMinimumWidth(150)
@@ -492,7 +497,7 @@ class MainWindow(QMainWindow):
     def _threshold_moved(self, value: int) -> None:
         threshold = value / 1000
         self.threshold_label.setText(f"{threshold:.1%} sure" + (" (default)" if value == self.threshold_slider.default else ""))
-        self.photos.set_threshold(threshold)
+        self._replan_timer.start()
 
     @Slot(bool)
     def _mode_changed(self, copy: bool) -> None:
