@@ -63,3 +63,17 @@ def test_the_window_opens_on_the_real_xcb_platform() -> None:
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "self-test: passed" in done.stdout
+
+
+def test_the_qt_binding_keeps_none_alive() -> None:
+    """PySide6 6.12.0 on Python 3.11 drops a reference to None on each void call: the window dies after
+    some thousands of paints. Guard the pin: a few hundred void calls must leave None's count alone."""
+    code = (
+        "import sys; from PySide6.QtWidgets import QApplication; from PySide6.QtGui import QPainter, QPixmap;"
+        "from PySide6.QtCore import QRect; app = QApplication([]); pm = QPixmap(8, 8); p = QPainter(pm);"
+        "before = sys.getrefcount(None); [p.drawRect(QRect(0, 0, 4, 4)) for _ in range(500)];"
+        "lost = before - sys.getrefcount(None); p.end(); assert lost < 100, f'{lost} references to None lost'"
+    )
+    import os
+
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
