@@ -14,13 +14,13 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from conftest import photo, shared, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from catsort.cli import main as cli_main  # noqa: E402
 from catsort.fileops import folder_lock  # noqa: E402
 from catsort.gui import dialogs  # noqa: E402
 from catsort.gui.window import MainWindow  # noqa: E402
-from conftest import photo, shared, tree_hashes, write_colour_model  # noqa: E402
 
 PURPLE = (120, 100, 110)
 """The colour model calls this a cat at about 0.79: moved at the default threshold 0.6, not at 0.9."""
@@ -42,8 +42,12 @@ def album(folder: Path) -> dict[str, str]:
 def dialog_log(monkeypatch) -> list[tuple[str, str]]:
     """Every dialog the window opens, answered: confirmations say yes."""
     log: list[tuple[str, str]] = []
-    monkeypatch.setattr(dialogs, "confirm_apply", lambda parent, decisions, copy, folder: log.append(("confirm", dialogs.plan_sentence(decisions, copy))) or True)
-    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, records, copy, cancelled: log.append(("summary", f"{len(records)} {cancelled}")))
+    def confirm(parent, decisions, copy, folder) -> bool:
+        log.append(("confirm", dialogs.plan_sentence(decisions, copy)))
+        return True
+
+    monkeypatch.setattr(dialogs, "confirm_apply", confirm)
+    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, recs, copy, cancelled: log.append(("summary", f"{len(recs)} {cancelled}")))
     monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message: log.append((title, message)))
     monkeypatch.setattr(dialogs, "show_info", lambda parent, title, message: log.append((title, message)))
     return log
@@ -101,7 +105,8 @@ def test_override_by_key_wins_over_the_model_and_back(qtbot, window: MainWindow,
     assert counts(window) == {"cats": 5, "dogs": 2, "other": 2, "unreadable": 1}
 
 
-def test_apply_matches_headless_then_undo_restores_byte_for_byte(qtbot, window: MainWindow, tmp_path: Path, colour_model: Path, dialog_log) -> None:
+def test_apply_matches_headless_then_undo_restores_byte_for_byte(qtbot, window: MainWindow, tmp_path: Path, colour_model: Path,
+                                                                 dialog_log) -> None:
     before = album(tmp_path / "pics")
     shutil.copytree(tmp_path / "pics", tmp_path / "same")
     (tmp_path / "pics" / "cats").mkdir()
