@@ -47,7 +47,7 @@ def dialog_log(monkeypatch) -> list[tuple[str, str]]:
         return True
 
     monkeypatch.setattr(dialogs, "confirm_apply", confirm)
-    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, recs, copy, cancelled: log.append(("summary", f"{len(recs)} {cancelled}")))
+    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, recs, copy, stop: log.append(("summary", f"{len(recs)} {stop}")))
     monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message: log.append((title, message)))
     monkeypatch.setattr(dialogs, "show_info", lambda parent, title, message: log.append((title, message)))
     return log
