@@ -95,6 +95,20 @@ def main() -> int:
         if bad:
             problems.append(f"{exe.name}: forbidden modules frozen in: {', '.join(bad[:15])}{' ...' if len(bad) > 15 else ''}")
 
+    if sys.platform.startswith("linux"):
+        import subprocess
+
+        for f in files:
+            with f.open("rb") as fh:
+                if fh.read(4) != b"\x7fELF":
+                    continue
+            dyn = subprocess.run(["objdump", "-p", str(f)], capture_output=True, text=True, check=False).stdout
+            for line in dyn.splitlines():
+                if line.split()[:1] in (["RUNPATH"], ["RPATH"]):
+                    absolute = [e for e in line.split()[1].split(":") if e and not e.startswith("$ORIGIN")]
+                    if absolute:
+                        problems.append(f"{f.relative_to(bundle)}: absolute {line.split()[0]} {':'.join(absolute)}")
+
     sizes: dict[str, int] = defaultdict(int)
     for f in files:
         sizes[group_of(f.relative_to(bundle))] += f.stat().st_size

@@ -21,22 +21,47 @@ SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || 
 export SOURCE_DATE_EPOCH
 export PYTHONNOUSERSITE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
-pinned() { grep -hvE '^\s*(#|$)' packaging/requirements-app.txt packaging/requirements-build.txt | sed 's/\s*#.*//' |
-    tr 'A-Z_' 'a-z-' | sort; }
-frozen() { "$venv/bin/python" -m pip freeze --all --exclude pip --exclude setuptools --exclude wheel | tr 'A-Z_' 'a-z-' | sort; }
+# The venv's Python (bin/ on Linux and macOS, Scripts/ on Windows, where the workflow runs this in Git Bash).
+vpy() { if [ -x "$venv/Scripts/python.exe" ]; then "$venv/Scripts/python.exe" "$@"; else "$venv/bin/python" "$@"; fi; }
+# Exit 0 if the venv holds exactly the pins that apply to this system (markers evaluated), nothing else.
+venv_matches_pins() {
+    vpy -I - <<'PY'
+import re, sys
+from importlib.metadata import distributions
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+want = {}
+for f in ("packaging/requirements-app.txt", "packaging/requirements-build.txt"):
+    for line in open(f, encoding="utf-8"):
+        line = re.sub(r"\s+#.*", "", line).strip()
+        if not line or line.startswith("#"):
+            continue
+        spec, _, marker = line.partition(";")
+        if marker.strip() and not Marker(marker.strip()).evaluate():
+            continue
+        name, _, version = spec.strip().partition("==")
+        want[canonicalize_name(name)] = version.strip()
+have = {canonicalize_name(d.metadata["Name"]): d.version for d in distributions()}
+for tool in ("pip", "setuptools", "wheel"):
+    have.pop(tool, None)
+if have != want:
+    extra = sorted(set(have) - set(want)); missing = sorted(set(want) - set(have))
+    wrong = sorted(k for k in set(have) & set(want) if have[k] != want[k])
+    print(f"build venv differs from the pins: extra {extra}, missing {missing}, other versions {wrong}")
+    sys.exit(1)
+PY
+}
 
-if [ "${CATSORT_FRESH_VENV:-0}" = 1 ] || [ ! -x "$venv/bin/python" ] || [ "$(frozen 2>/dev/null)" != "$(pinned)" ]; then
+if [ "${CATSORT_FRESH_VENV:-0}" = 1 ] || ! venv_matches_pins 2>/dev/null; then
     echo "== build venv: $venv (fresh)"
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --no-deps -r packaging/requirements-app.txt -r packaging/requirements-build.txt
+    vpy -m pip install -q --no-deps -r packaging/requirements-app.txt -r packaging/requirements-build.txt
 fi
-if [ "$(frozen)" != "$(pinned)" ]; then
-    echo "build venv does not hold exactly the pinned packages:"; diff <(pinned) <(frozen) || true; exit 1
-fi
+venv_matches_pins
 
 # pyproject must not need anything the pins do not satisfy (catsort itself is frozen from the source tree).
-"$venv/bin/python" - <<'PY'
+vpy - <<'PY'
 import sys, tomllib
 from importlib.metadata import PackageNotFoundError, version
 from packaging.requirements import Requirement
@@ -59,15 +84,17 @@ PY
 
 echo "== PyInstaller (PYTHONHASHSEED=$PYTHONHASHSEED SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH)"
 start=$(date +%s)
-"$venv/bin/python" -m PyInstaller --noconfirm --clean --log-level WARN \
+vpy -m PyInstaller --noconfirm --clean --log-level WARN \
     --distpath "$out/dist" --workpath "$out/build" packaging/catsort.spec
 echo "== PyInstaller took $(( $(date +%s) - start )) s"
 
 bundle=$out/dist/catsort
-"$venv/bin/python" packaging/audit_bundle.py "$bundle" --limit-mb 300
+if [ "$(uname -s)" = Linux ]; then vpy packaging/fix_runpaths.py "$bundle"; fi
+vpy packaging/audit_bundle.py "$bundle" --limit-mb 300
+[ "$(uname -s)" = Linux ] || { echo "== bundle: $bundle"; exit 0; }  # Windows/macOS: the workflow packs it
 
 # Portable archive: sorted names, fixed owner and mtime, so the same bundle gives the same bytes.
-version=$("$venv/bin/python" -c 'import sys; sys.path.insert(0, "."); from catsort import __version__; print(__version__)')
+version=$(vpy -c 'import sys; sys.path.insert(0, "."); from catsort import __version__; print(__version__)')
 arch=$(uname -m)
 tarball=$out/catsort-$version-linux-$arch.tar.gz
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \

