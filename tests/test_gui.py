@@ -7,6 +7,7 @@ that ships: the worker thread, the core's predict/plan/apply, the journal.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -259,3 +260,49 @@ def test_summary_names_failures_and_offers_the_folders(qtbot, window: MainWindow
     assert box.text() == "Moved 1 photo to cats/ and 0 to dogs/."
     assert "b.jpg: cannot move to dogs/: No space left on device" in box.detailedText()
     assert [b.text() for b in buttons] == ["Open cats/"]
+
+
+def test_dropping_a_folder_on_the_window_scans_it(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    album(tmp_path / "pics")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "pics"))])
+    button, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(window.rect().center(), Qt.DropAction.CopyAction, mime, button, none)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(window.rect().center()), Qt.DropAction.CopyAction, mime, button, none)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.dropEvent(drop)
+    assert window.photos.rowCount() == 10
+
+
+def test_catsort_path_opens_the_window_and_scans_at_once(qtbot, tmp_path: Path, colour_model: Path, monkeypatch) -> None:
+    """``catsort PATH``: the real entry point, its event loop ended once the scan is shown."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from catsort.gui import app as gui_app
+
+    album(tmp_path / "pics")
+    seen: list[int] = []
+    real_window = gui_app.__dict__.get("MainWindow")
+    assert real_window is None, "app.py imports the window lazily, after checking that Qt can start"
+    monkeypatch.setattr("catsort.gui.window.MainWindow.__init__.__defaults__", (colour_model,))
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # open_window installs the window's own
+
+    def when_scanned() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if windows and windows[0].state == "review":
+            seen.append(windows[0].photos.rowCount())
+            windows[0].close()
+            QApplication.quit()
+        else:
+            QTimer.singleShot(100, when_scanned)
+
+    QTimer.singleShot(100, when_scanned)
+    QTimer.singleShot(60_000, QApplication.quit)
+    assert cli_main([str(tmp_path / "pics")]) == 0
+    assert seen == [10]
