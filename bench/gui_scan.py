@@ -13,6 +13,7 @@ move by +-40% between runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing
 import resource
 import sys
@@ -77,11 +78,43 @@ def window_rate(app: QApplication, window: MainWindow, folder: Path) -> tuple[fl
     return window.photos.rowCount() / (time.perf_counter() - start), longest[0]
 
 
+def hold(app: QApplication, window: MainWindow, count: int) -> None:
+    """The window holding ``count`` results: the scanned ones repeated under new names, each with its own
+    copy of its thumbnail bytes; inserted in batches as a scan would, every row scrolled past, the
+    threshold moved once. Prints peak RSS and the re-plan's time."""
+    scanned = [window.photos.index(r).data(window.photos.PREDICTION_ROLE) for r in range(window.photos.rowCount())]
+    window.photos.clear()
+    batch = []
+    for i in range(count):
+        p = scanned[i % len(scanned)]
+        thumb = p.thumbnail + bytes([i % 251]) if p.thumbnail else None  # a distinct object, as 20,000 photos would have
+        batch.append(dataclasses.replace(p, path=p.path.with_name(f"IMG_{i:06}.jpg"), thumbnail=thumb))
+        if len(batch) == 32:
+            window.photos.add(batch)
+            batch = []
+            app.processEvents()
+    window.photos.add(batch)
+    window.threshold_slider.setValue(window.threshold_slider.default)  # back in "review" colours
+    bar = window.view.verticalScrollBar()
+    for value in range(0, bar.maximum() + 1, max(1, window.view.viewport().height())):
+        bar.setValue(value)
+        app.processEvents()
+    start = time.perf_counter()
+    window.photos.set_threshold(0.9)
+    replan = time.perf_counter() - start
+    thumbs = sum(len(window.photos.index(r).data(window.photos.PREDICTION_ROLE).thumbnail or b"") for r in range(count))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"holding {count:,} results: thumbnails {thumbs / count / 1024:.1f} KB each ({thumbs / 2**20:.0f} MB), "
+          f"peak RSS {rss:.0f} MB (target < 1024), re-plan at a new threshold {replan * 1000:.0f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--folder", type=Path, help="a folder of photos to scan instead of generated ones")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--hold", type=int, default=0, metavar="N",
+                        help="then fill the window with N results (the scanned ones repeated) and report its memory")
     parser.add_argument("--size", default="4032x3024", help="generated photos' size, e.g. 640x480 for a quick 20,000-photo RSS run")
     args = parser.parse_args()
     app = QApplication(sys.argv[:1])
@@ -112,6 +145,8 @@ def main() -> int:
         print(f"round {round_ + 1}: headless {h:.1f} files/s, window {w:.1f} files/s, ratio {w / h:.2f} (target >= 0.85), "
               f"longest event-loop stall {stall * 1000:.0f} ms (target <= 100), peak RSS {rss:.0f} MB")
     print(f"ratio window/headless: median {sorted(ratios)[len(ratios) // 2]:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+    if args.hold:
+        hold(app, window, args.hold)
     return 0
 
 
