@@ -1,8 +1,9 @@
-"""Decode files in a pool of threads and feed them to the model in batches, as a stream.
+"""Decode files and run the model on them in a pool of threads, as a stream, in input order.
 
-Pillow releases the GIL while decoding and resizing, and onnxruntime while running, so threads
-overlap decoding with inference. At most a few batches are in flight, so memory stays flat
-however many files the folder holds, and a cancel waits for no more than those few decodes.
+Pillow releases the GIL while decoding and resizing, and onnxruntime while running, so one thread
+per core, each decoding a small batch and then running the model on it, keeps every core busy.
+At most a few batches are in flight, so memory stays flat however many files the folder holds,
+and a cancel waits for no more than the decode each worker is in.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
 from catsort.images import ImageError, View, encode_thumbnail, fit_views, open_image, stack_views
-from catsort.model import Classifier
+from catsort.model import Classifier, ModelCard, calibrated_probabilities
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,43 @@ class _Decoded:
     thumbnail: bytes | None
 
 
+class BackgroundClassifier:
+    """A :class:`~catsort.model.Classifier` whose model loads in a thread while the first photos decode.
+
+    Loading the model (sha256 check, onnxruntime session) takes a few hundred ms and releases the GIL,
+    so nothing waits for it until the first batch is ready. :meth:`wait` returns the loaded classifier
+    or raises its :class:`~catsort.errors.ModelError`.
+    """
+
+    def __init__(self, card: ModelCard, threads: int | None = None) -> None:
+        self.card = card
+        self._ready = threading.Event()
+        self._classifier: Classifier | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._load, args=(threads,), name="model-load", daemon=True).start()
+
+    def _load(self, threads: int | None) -> None:
+        try:
+            self._classifier = Classifier(self.card, threads)
+        except BaseException as exc:  # re-raised in the thread that needs the model
+            self._error = exc
+        finally:
+            self._ready.set()
+
+    def wait(self) -> Classifier:
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+        assert self._classifier is not None
+        return self._classifier
+
+    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        return self.wait().logits(inputs)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return calibrated_probabilities(logits, self.card.temperature)
+
+
 def default_jobs() -> int:
     return os.cpu_count() or 1
 
@@ -60,6 +99,37 @@ def _decode(path: Path, views: tuple[View, ...], thumbnail_size: int | None) -> 
         return f"unexpected decoder error: {type(exc).__name__}: {exc}"
 
 
+def _classify_batch(paths: list[Path], classifier: Classifier, views: tuple[View, ...], thumbnail_size: int | None,
+                    cancel: threading.Event | None) -> list[Prediction]:
+    """Decode a few files and run the model on them, all in the calling worker thread.
+
+    Each worker does a photo's whole job, so every core is busy with one photo at a time and
+    nothing waits at a hand-over between a decoding pool and an inference thread (onnxruntime's own
+    threads would otherwise compete with the decoders for the same cores, and stall at every
+    operator's barrier whenever one of them is descheduled).
+    """
+    decoded: list[_Decoded | str] = []
+    for path in paths:
+        if cancel is not None and cancel.is_set():
+            return []
+        decoded.append(_decode(path, views, thumbnail_size))
+    good = [d for d in decoded if not isinstance(d, str)]
+    probs = logits = None
+    if good:
+        logits = classifier.logits(stack_views([d.pixels for d in good], views))
+        probs = classifier.probabilities(logits)
+    out, k = [], 0
+    for path, d in zip(paths, decoded, strict=True):
+        if isinstance(d, str):
+            out.append(Prediction(path, None, None, d))
+            continue
+        assert probs is not None and logits is not None
+        out.append(Prediction(path, tuple(float(v) for v in probs[k]), tuple(float(v) for v in logits[k]), None,
+                              d.fingerprint, d.thumbnail))
+        k += 1
+    return out
+
+
 def classify_files(
     paths: Iterable[Path],
     classifier: Classifier,
@@ -68,48 +138,35 @@ def classify_files(
     thumbnail_size: int | None = None,
     cancel: threading.Event | None = None,
 ) -> Iterator[Prediction]:
-    """Yield one :class:`Prediction` per path, in input order, until done or ``cancel`` is set."""
+    """Yield one :class:`Prediction` per path, in input order, until done or ``cancel`` is set.
+
+    ``jobs`` worker threads each take ``batch_size`` files, decode them and run the model on them
+    (give the classifier one onnxruntime thread: the workers are the parallelism). A few batches
+    more than there are workers are in flight, so memory stays flat and the workers never wait.
+    """
     jobs = jobs or default_jobs()
     views = classifier.card.views
-    in_flight_limit = max(2 * batch_size, 4 * jobs)
-    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="decode")
-    pending: deque[tuple[Path, Future]] = deque()
-    batch: list[tuple[Path, _Decoded]] = []
-
-    def run_batch() -> Iterator[Prediction]:
-        logits = classifier.logits(stack_views([d.pixels for _, d in batch], views))
-        probs = classifier.probabilities(logits)
-        for (path, d), p, z in zip(batch, probs, logits, strict=True):
-            yield Prediction(path, tuple(float(v) for v in p), tuple(float(v) for v in z), None, d.fingerprint, d.thumbnail)
-        batch.clear()
-
-    def drain_one() -> Iterator[Prediction]:
-        path, future = pending.popleft()
-        result = future.result()
-        if isinstance(result, str):
-            # Flush first so predictions keep the input order.
-            if batch:
-                yield from run_batch()
-            yield Prediction(path, None, None, result)
-            return
-        batch.append((path, result))
-        if len(batch) >= batch_size:
-            yield from run_batch()
+    in_flight_limit = jobs + 2
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="classify")
+    pending: deque[Future] = deque()
+    it = iter(paths)
 
     def cancelled() -> bool:
         return cancel is not None and cancel.is_set()
 
     try:
-        for path in paths:
-            if cancelled():
+        while True:
+            while len(pending) < in_flight_limit and not cancelled():
+                batch = list(islice(it, batch_size))
+                if not batch:
+                    break
+                pending.append(pool.submit(_classify_batch, batch, classifier, views, thumbnail_size, cancel))
+            if not pending or cancelled():
                 return
-            pending.append((path, pool.submit(_decode, path, views, thumbnail_size)))
-            if len(pending) >= in_flight_limit:
-                yield from drain_one()
-        while pending and not cancelled():
-            yield from drain_one()
-        if batch and not cancelled():
-            yield from run_batch()
+            for prediction in pending.popleft().result():
+                if cancelled():
+                    return
+                yield prediction
     finally:
-        # On a cancel (or the consumer closing us), decodes not yet started are dropped, not waited for.
+        # On a cancel (or the consumer closing us), batches not yet started are dropped, not waited for.
         pool.shutdown(wait=True, cancel_futures=True)

@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from catsort import __version__
 from catsort.apply import Record, UndoStopped, UndoSummary, undo_runs
+from catsort.classify import BackgroundClassifier
 from catsort.errors import CatsortError
-from catsort.model import Classifier, ModelCard, resolve_card_path, shipped_card_path
+from catsort.model import ModelCard, resolve_card_path, shipped_card_path
 from catsort.report import REPORT_SUFFIXES, summary_object, write_report
 from catsort.sort import SortOptions, Summary, sort_folder
 
@@ -80,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--dry-run", action="store_true", help="change nothing; show what would happen")
     p.add_argument("--threshold", type=_probability, metavar="P", help="minimum confidence to move a photo (default: the model card's)")
     p.add_argument("--model", type=Path, metavar="FILE", help="another model: its .onnx file (card beside it) or its .json card")
-    p.add_argument("--jobs", type=_positive, default=_cpu_count(), metavar="N", help="decoding workers (default: %(default)s, all cores)")
+    p.add_argument("--jobs", type=_positive, default=_cpu_count(), metavar="N",
+                   help="worker threads, each decoding photos and running the model on them (default: %(default)s, all cores)")
     p.add_argument("--report", type=Path, metavar="FILE", help="write one record per file to FILE.json or FILE.csv")
     p.add_argument("--json", action="store_true", help="print a summary object on stdout (human summary goes to stderr)")
     p.add_argument("--undo", action="store_true", help="revert the last run in PATH")
@@ -150,7 +152,9 @@ def _print_undo(result: UndoSummary, stopped: bool) -> None:
 
 def _sort(args: argparse.Namespace) -> int:
     card = ModelCard.load(resolve_card_path(args.model))
-    classifier = Classifier(card)
+    # Loads while the folder is scanned and the first photos decode; one onnxruntime thread, because each
+    # classify worker runs the model on its own batch (see catsort.classify).
+    classifier = BackgroundClassifier(card, threads=1)
     options = SortOptions(args.recursive, args.copy, args.dry_run, args.threshold, args.jobs, args.trust_journals)
     human = sys.stderr if args.json else sys.stdout
     show_bar = not args.quiet and sys.stderr.isatty()

@@ -7,16 +7,14 @@ onto white and fitted to a square the same way when the model learns and when th
 from __future__ import annotations
 
 import io
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pi_heif import register_heif_opener
 from PIL import Image, ImageOps, UnidentifiedImageError
-
-register_heif_opener()
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -35,6 +33,24 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+HEIF_SUFFIXES = frozenset({".heic", ".heif"})
+_heif_lock = threading.Lock()
+_heif_ready = False
+
+
+def register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF (pi_heif) on first need, not at start-up; False if it was registered already."""
+    global _heif_ready
+    with _heif_lock:
+        if _heif_ready:
+            return False
+        from pi_heif import register_heif_opener
+
+        register_heif_opener()
+        _heif_ready = True
+        return True
+
+
 def open_image(path: Path, min_side: int) -> Image.Image:
     """Decode ``path`` as an upright RGB image whose shorter side is at least ``min_side`` when possible.
 
@@ -47,15 +63,15 @@ def open_image(path: Path, min_side: int) -> Image.Image:
         raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
     if size == 0:
         raise ImageError("empty file (0 bytes)")
+    if path.suffix.lower() in HEIF_SUFFIXES:
+        register_heif()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                if img.format == "JPEG":
-                    img.draft(None, (min_side, min_side))
-                img.load()
-                upright = ImageOps.exif_transpose(img)
-                return _to_rgb(upright)
+        try:
+            return _decode(path, min_side)
+        except UnidentifiedImageError:
+            if not register_heif():  # a HEIC photo under another name: try again once HEIF is known
+                raise
+            return _decode(path, min_side)
     except Image.DecompressionBombError:
         raise ImageError(f"image is larger than the {MAX_PIXELS // 1_000_000} megapixel safety limit") from None
     except UnidentifiedImageError:
@@ -67,6 +83,17 @@ def open_image(path: Path, min_side: int) -> Image.Image:
         raise ImageError(f"corrupt image: {reason}") from None
     except MemoryError:
         raise ImageError("image too large to decode in memory") from None
+
+
+def _decode(path: Path, min_side: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            if img.format == "JPEG":
+                img.draft(None, (min_side, min_side))
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            return _to_rgb(upright)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview
@@ -59,6 +60,12 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     summary = Summary(folder.root, threshold, options.dry_run)
     planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))
     decisions = (planner.decide(p) for p in predict(folder, classifier, options.jobs))
+    # The first verdict before the lock and the journal: a model that cannot be used (it loads in the
+    # background while the first photos decode) is then refused before anything in the folder is touched.
+    decisions = chain(list(islice(decisions, 1)), decisions)
+    wait = getattr(classifier, "wait", None)
+    if wait is not None and folder.files:
+        wait()
     if options.dry_run:
         items = (preview(folder.root, d) for d in decisions)
     else:

@@ -130,8 +130,11 @@ def test_unusable_inputs_exit_2(tmp_path: Path, colour_model: Path, capsys) -> N
     card = json.loads(colour_model.read_text())
     (tampered / "colour.onnx").write_bytes(colour_model.with_suffix(".onnx").read_bytes() + b"\0")
     (tampered / "colour.json").write_text(json.dumps(card))
-    code, _, err = run(["--headless", str(tmp_path), "--model", str(tampered / "colour.onnx")], capsys)
-    assert code == 2 and "does not match its card" in err
+    make_album(tmp_path / "pics", cats=1, dogs=0, others=0)
+    for folder in (tmp_path, tmp_path / "pics"):  # the first file unreadable, or a photo: refused all the same
+        code, _, err = run(["--headless", str(folder), "--model", str(tampered / "colour.onnx")], capsys)
+        assert code == 2 and "does not match its card" in err
+        assert not (folder / ".catsort").exists(), "the model loads in the background, but is refused before the journal"
     renamed = tmp_path / "r"
     renamed.mkdir()
     card["input"]["views"][0]["name"] = "photo"

@@ -148,3 +148,84 @@ def test_real_photos_decode() -> None:
     folder = shared("real/cat")
     for path in sorted(folder.glob("*.jpg"))[:5]:
         assert load_image(path, 224).shape == (224, 224, 3)
+
+
+def test_heif_is_taught_to_pillow_on_first_need_even_under_another_name(tmp_path: Path) -> None:
+    """Start-up does not pay for pi_heif; a HEIC photo (even one named .jpg) still decodes."""
+    import shutil
+    import subprocess
+    import sys
+
+    heic = Path(__file__).resolve().parent.parent / "assets" / "samples" / "coffee.heic"
+    if not heic.exists():
+        pytest.skip("no HEIC sample")
+    shutil.copy(heic, tmp_path / "IMG_0001.jpg")
+    code = (
+        "import sys; from pathlib import Path; import catsort.cli; from catsort.images import open_image\n"
+        "assert 'pi_heif' not in sys.modules, 'imported at start-up'\n"
+        f"img = open_image(Path({str(tmp_path / 'IMG_0001.jpg')!r}), 64)\n"
+        "assert min(img.size) >= 64 and 'pi_heif' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _album_with_bad_files(folder: Path, n: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"f{i:03d}.jpg"
+        if i % 7 == 3:
+            p.write_bytes(b"not a jpeg at all")
+        else:
+            photo((RED, BLUE, GREEN)[i % 3], size=(64, 48), seed=i).save(p, quality=85)
+        paths.append(p)
+    return paths
+
+
+@pytest.mark.parametrize("jobs, batch", [(1, 8), (3, 2), (2, 5)])
+def test_classify_keeps_input_order_across_batches_and_workers(tmp_path: Path, colour_model: Path, jobs: int, batch: int) -> None:
+    from catsort.classify import BackgroundClassifier, classify_files
+    from catsort.model import ModelCard
+
+    paths = _album_with_bad_files(tmp_path, 30)
+    preds = list(classify_files(paths, BackgroundClassifier(ModelCard.load(colour_model), threads=1), jobs, batch_size=batch))
+    assert [p.path for p in preds] == paths
+    for i, p in enumerate(preds):
+        if i % 7 == 3:
+            assert p.probabilities is None and "not a readable image" in p.error
+        else:
+            assert p.error is None and max(range(3), key=lambda k: p.probabilities[k]) == i % 3 and p.fingerprint is not None
+
+
+def test_classify_stops_soon_after_a_cancel(tmp_path: Path, colour_model: Path) -> None:
+    import threading
+
+    from catsort.classify import classify_files
+    from catsort.model import Classifier, ModelCard
+
+    paths = _album_with_bad_files(tmp_path, 40)
+    cancel = threading.Event()
+    seen = []
+    for p in classify_files(paths, Classifier(ModelCard.load(colour_model)), 2, batch_size=2, cancel=cancel):
+        seen.append(p)
+        if len(seen) == 3:
+            cancel.set()
+    assert len(seen) == 3
+
+
+def test_a_model_that_fails_to_load_in_the_background_raises_its_error(tmp_path: Path, colour_model: Path) -> None:
+    import json
+
+    from catsort.classify import BackgroundClassifier, classify_files
+    from catsort.errors import ModelError
+    from catsort.model import ModelCard
+
+    card = json.loads(colour_model.read_text())
+    card["onnx"]["sha256"] = "0" * 64
+    bad = tmp_path / "bad.json"
+    (tmp_path / "colour.onnx").write_bytes(colour_model.with_suffix(".onnx").read_bytes())
+    bad.write_text(json.dumps(card))
+    paths = _album_with_bad_files(tmp_path / "pics", 4)
+    with pytest.raises(ModelError, match="does not match its card"):
+        list(classify_files(paths, BackgroundClassifier(ModelCard.load(bad))))
