@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -91,7 +92,7 @@ def _fsync_folder(path: Path) -> None:
 def _lstat(path: Path) -> os.stat_result | None:
     try:
         return os.lstat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # absent, or a file where a folder on its way should be
         return None
 
 
@@ -229,7 +230,9 @@ def _intent_problem(root: Path, intent: Intent, journal_id: str) -> str | None:
         if problem:
             return f"it names a file outside the folder ({value!r}: {problem})"
     src, dst = PurePosixPath(intent.src), PurePosixPath(intent.dst)
-    if src.parts[0] in OUTPUT_FOLDERS.values() or src.parts[0] == JOURNAL_FOLDER or any(p.startswith(".") for p in src.parts):
+    # Folded as a case-insensitive disk (macOS, Windows, USB sticks) folds it: CATS/x.jpg there is cats/x.jpg.
+    first = src.parts[0].casefold().rstrip(". ")
+    if first in {f.casefold() for f in OUTPUT_FOLDERS.values()} | {JOURNAL_FOLDER} or any(p.startswith(".") for p in src.parts):
         return f"its source {intent.src} is not a photo catsort sorts"
     if len(dst.parts) != 2 or dst.parts[0] not in OUTPUT_FOLDERS.values() or dst.name.startswith("."):
         return f"its destination {intent.dst} is not inside cats/ or dogs/"
@@ -295,14 +298,20 @@ class JournalState:
             raise untrusted("it is not a regular file")
         if st.st_size > MAX_JOURNAL_BYTES:
             raise untrusted(f"at {st.st_size >> 20} MB it is too large to be a catsort journal")
+        if st.st_nlink > 1:  # catsort never links its journals: this one is also a file elsewhere
+            raise untrusted("it has other names (hard links), so it is not a journal catsort wrote")
         data = path.read_bytes()
         state = cls(path, complete_bytes=data.rfind(b"\n") + 1)
+        if state.complete_bytes == 0:
+            if data:  # not even its header line is whole: nothing was ever done under it
+                raise untrusted("it has no complete line: not a catsort journal (or cut short before any move)")
+            state.ended = True  # an empty file announced nothing: nothing to settle, nothing to write
         key = signing.journal_key()
         previous, header, by_seq = path.name, None, {}
         for number, raw in enumerate(data[: state.complete_bytes].splitlines(), 1):
             try:
                 rec = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise untrusted(f"line {number} is not JSON: not a catsort journal, or altered") from None
             if not isinstance(rec, dict):
                 raise untrusted(f"line {number} is not a record: not a catsort journal")
@@ -313,8 +322,8 @@ class JournalState:
                 header = rec
             if not trust and not signing.verify(key, previous, rec, mac):
                 if number > 1:
-                    reason = f"line {number} was changed after catsort wrote it"
-                elif mac is None:
+                    raise untrusted(f"line {number} was changed after catsort wrote it")
+                if mac is None:
                     reason = "it is not signed (written by hand, or by a catsort older than 0.2)"
                 elif header.get("key") != signing.key_id(key):
                     reason = "it was signed by another user's or another computer's catsort"
@@ -366,15 +375,19 @@ class JournalState:
                 rec["key"] = signing.key_id(key)
             previous = signing.sign(key, previous, rec)
             lines.append(json.dumps({**rec, "mac": previous}) + "\n")
-        tmp = self.path.with_name(self.path.name + ".resign")
+        tmp: Path | None = None
         try:
-            with tmp.open("w", encoding="ascii") as f:
+            # A fresh, exclusive name: a link planted under a predictable name is never written through.
+            fd, name = tempfile.mkstemp(dir=self.path.parent, prefix=".resign-", suffix=".tmp")
+            tmp = Path(name)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
                 f.writelines(lines)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.path)
         except OSError as exc:
-            _discard(tmp)
+            if tmp is not None:
+                _discard(tmp)
             raise RunStopped(f"{self.path}: cannot sign the journal anew: {os_reason(exc)}; nothing was changed") from None
         self.last_mac, self.complete_bytes = previous, self.path.stat().st_size
 
@@ -657,16 +670,23 @@ def _is_ours(intent: Intent, dst: Path, st: os.stat_result) -> bool:
     """Is the file now at ``dst`` the one this intent put there (same inode, or same verified bytes)?"""
     if not stat.S_ISREG(st.st_mode):
         return False
-    if (st.st_ino, st.st_dev) == (intent.ino, intent.dev):
-        return True
+    if (st.st_ino, st.st_dev, st.st_size) == (intent.ino, intent.dev, intent.size):
+        return True  # the size too: a deleted photo's inode number is soon given to another file
     return intent.sha256 is not None and st.st_size == intent.size and file_sha256(dst) == intent.sha256
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """Two names of one photo, so that removing ``b`` loses nothing.
+
+    One inode counts only with at least two links: on a case-insensitive disk ``cats/x.jpg`` and
+    ``CATS/x.jpg`` are one name of one file, and removing "the other" would delete the photo.
+    """
     sa, sb = os.lstat(a), os.lstat(b)
     if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)):
         return False
-    return (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev) or (sa.st_size == sb.st_size and file_sha256(a) == file_sha256(b))
+    if (sa.st_ino, sa.st_dev) == (sb.st_ino, sb.st_dev):
+        return sa.st_nlink >= 2
+    return sa.st_size == sb.st_size and file_sha256(a) == file_sha256(b)
 
 
 def _remove_tmp(root: Path, intent: Intent) -> None:
@@ -741,6 +761,8 @@ def _restore(src: Path, dst: Path) -> Path:
 def undo(root: Path, state: JournalState) -> UndoResult:
     """Put every file of one run back where it was, newest operation first."""
     result = UndoResult()
+    to_retry = False
+    """A file that could not be restored now but may be later; replaced or missing files never come back."""
     for intent in reversed(state.intents):
         src, dst = root / intent.src, root / intent.dst
         if intent.op == "mkdir":
@@ -776,7 +798,8 @@ def undo(root: Path, state: JournalState) -> UndoResult:
                 result.stopped = f"{place}: cannot restore {intent.dst}: {os_reason(exc)}"
                 return result
             result.problems.append(f"{intent.dst}: cannot restore: {exc.strerror or exc}")
-    if not result.problems:
+            to_retry = True
+    if not to_retry:  # done as far as it can ever be: the next undo goes on to the run before
         try:
             state.append({"undone": _now()})
         except RunStopped as exc:
@@ -799,6 +822,8 @@ def read_journals(root: Path, trust: bool = False) -> tuple[list[JournalState], 
             warnings.append(str(exc))
         except OSError as exc:
             warnings.append(f"ignoring {path}: cannot read it ({exc.strerror or exc})")
+        except Exception as exc:  # whatever a crafted file provokes, it is one line, never a traceback
+            warnings.append(f"ignoring {path}: not a catsort journal ({type(exc).__name__})")
     return states, warnings
 
 
@@ -822,9 +847,13 @@ def folder_lock(root: Path) -> Iterator[None]:
         raise FolderError(f"{root}: cannot write in this folder: {os_reason(exc)}; catsort keeps its undo journal "
                           "there, so it changes nothing in a folder it cannot write") from None
     try:  # never through a link someone left in place of the lock file
-        fd = os.open(folder / "lock", os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        # O_NONBLOCK: a FIFO planted as the lock would otherwise block the open for ever.
+        fd = os.open(folder / "lock", os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
         raise FolderError(f"{folder / 'lock'}: cannot open the folder's lock: {os_reason(exc)}; nothing was changed") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FolderError(f"{folder / 'lock'} is not a regular file; remove it and run again")
     with os.fdopen(fd, "a") as f:
         try:
             import fcntl

@@ -7,6 +7,7 @@ load Pillow or onnxruntime to get it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,10 +33,11 @@ def candidate_names(name: str) -> Iterator[str]:
     """``IMG_1.jpg``, ``IMG_1 (1).jpg``, ``IMG_1 (2).jpg``, ... each short enough for the filesystem."""
     path = Path(name)
     stem, suffix = path.stem, path.suffix
+    raw = os.fsencode(stem)  # a name that is not valid UTF-8 (an old camera, a Windows share) is bytes all the same
     n = 0
     while True:
         tag = f" ({n})" if n else ""
-        room = NAME_MAX_BYTES - len((tag + suffix).encode())
-        short = stem.encode()[:room].decode(errors="ignore")
+        room = NAME_MAX_BYTES - len(os.fsencode(tag + suffix))
+        short = stem if len(raw) <= room else raw[:room].decode("utf-8", errors="ignore")
         yield short + tag + suffix
         n += 1

@@ -68,8 +68,9 @@ def key_id(key: bytes) -> str:
 
 def sign(key: bytes, previous: str, record: dict) -> str:
     """The signature of ``record`` following the line signed ``previous``."""
-    body = json.dumps(record, sort_keys=True, ensure_ascii=False)
-    return hmac.new(key, (previous + "\n" + body).encode(), hashlib.sha256).hexdigest()
+    body = json.dumps(record, sort_keys=True)  # ASCII: names that are not valid UTF-8 stay escapes
+    # surrogateescape: a journal file whose own name is not valid UTF-8 signs its raw bytes.
+    return hmac.new(key, (previous + "\n" + body).encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
 def verify(key: bytes, previous: str, record: dict, mac: object) -> bool:

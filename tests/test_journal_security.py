@@ -207,3 +207,107 @@ def test_honest_journal_after_a_crash_still_settles_and_undoes(tmp_path: Path, c
     journal._file.close()
     code, text = _run(["--undo", str(pics)], capsys)
     assert code == 0 and "ignoring" not in text and tree_hashes(pics) == before
+
+
+# --- found by review: each was a way in, or a traceback ---------------------------------------
+
+
+def _unsigned(folder: Path, name: str, records: list[dict]) -> Path:
+    return _write_journal(folder, name, records, sign=False)
+
+
+def test_vouching_for_a_journal_never_writes_through_a_planted_link(tmp_path: Path, victim: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    assert _run(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == 0
+    journal = next((pics / ".catsort" / "runs").glob("*.jsonl"))
+    journal.write_text("".join(json.dumps({k: v for k, v in json.loads(x).items() if k != "mac"}) + "\n"
+                               for x in journal.read_text().splitlines()))
+    os.symlink(victim / "a.txt", journal.with_name(journal.name + ".resign"))
+    before = _listing(victim)
+    _run(["--undo", str(pics), "--trust-journals"], capsys)
+    assert _listing(victim) == before and not journal.is_symlink()
+
+
+def test_a_hard_linked_or_headless_file_is_never_written(tmp_path: Path, victim: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    runs = pics / ".catsort" / "runs"
+    runs.mkdir(parents=True)
+    (victim / "notes.txt").write_text("no newline at the end")
+    os.link(victim / "notes.txt", runs / "x.jsonl")
+    (runs / "torn.jsonl").write_text('{"catsort_jour')
+    (runs / "empty.jsonl").write_text("")
+    before, torn = _listing(victim), (runs / "torn.jsonl").read_bytes()
+    code, text = _run(["--undo", str(pics)], capsys)
+    assert code == 0 and _listing(victim) == before and (runs / "torn.jsonl").read_bytes() == torn
+    assert "hard links" in text and "no complete line" in text and "empty.jsonl" not in text
+
+
+@pytest.mark.parametrize("content", [b"[" * 200_000 + b"\n"], ids=["deeply-nested"])
+def test_a_journal_that_breaks_the_parser_is_one_line(tmp_path: Path, capsys, content: bytes) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    runs = pics / ".catsort" / "runs"
+    runs.mkdir(parents=True)
+    (runs / "deep.jsonl").write_bytes(content)
+    (runs / os.fsdecode(b"\xff.jsonl")).write_text(json.dumps({**HEADER, "mac": "00"}) + "\n")
+    code, text = _run(["--undo", str(pics)], capsys)
+    assert code == 0 and text.count("ignoring") == 2
+
+
+def test_a_fifo_for_a_lock_is_refused_not_waited_on(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    (pics / ".catsort").mkdir()
+    os.mkfifo(pics / ".catsort" / "lock")
+    code, text = _run(["--headless", str(pics), "--model", str(colour_model)], capsys)
+    assert code == 2 and ".catsort/lock" in text  # ENXIO (a FIFO nobody reads) or "not a regular file": never a hang
+
+
+def test_a_photo_whose_name_is_not_utf8_is_sorted_and_undone(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    odd = pics / os.fsdecode(b"\xffcat.jpg")
+    (pics / "red_0.jpg").rename(odd)
+    before = tree_hashes(pics)
+    code, _ = _run(["--headless", str(pics), "--model", str(colour_model)], capsys)
+    assert code == 0 and (pics / "cats" / odd.name).exists()
+    assert _run(["--undo", str(pics)], capsys)[0] == 0 and tree_hashes(pics) == before
+
+
+def test_a_reused_inode_is_not_taken_for_the_moved_photo(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    assert _run(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == 0
+    moved = pics / "cats" / "red_0.jpg"
+    moved.unlink()
+    moved.write_bytes(b"someone else's file, maybe on the same inode")
+    code, text = _run(["--undo", str(pics)], capsys)
+    assert moved.exists() and not (pics / "red_0.jpg").exists() and "replaced by another file" in text
+
+
+def test_undo_goes_on_to_the_run_before_when_one_file_can_never_come_back(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    assert _run(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == 0
+    photo_b = pics / "red_9.jpg"
+    (pics / "cats" / "red_0.jpg").rename(tmp_path / "keep.jpg")  # run A's photo, kept aside
+    shutil_copy = (tmp_path / "keep.jpg").read_bytes()
+    photo_b.write_bytes(shutil_copy)
+    assert _run(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == 0  # run B moves red_9
+    (pics / "cats" / "red_9.jpg").unlink()
+    (pics / "cats" / "red_9.jpg").write_bytes(b"replaced")
+    (tmp_path / "keep.jpg").rename(pics / "cats" / "red_0.jpg")
+    _run(["--undo", str(pics)], capsys)  # run B: its file was replaced, nothing to bring back
+    _run(["--undo", str(pics)], capsys)  # so this one undoes run A
+    assert (pics / "red_0.jpg").exists()
+
+
+def test_a_differently_cased_output_folder_is_not_a_source(tmp_path: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    jid = "20260101-000000-000000001-1"
+    _write_journal(pics, jid + ".jsonl", [HEADER, _move(1, "CATS/x.jpg", "cats/x.jpg", "cats/" + temporary_name(jid, 1)), {"end": "x"}])
+    code, text = _run(["--undo", str(pics)], capsys)
+    assert "is not a photo catsort sorts" in text
