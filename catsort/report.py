@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from catsort.apply import Record
+from catsort.errors import CatsortError
 from catsort.sort import Summary
 
 REPORT_SUFFIXES = (".json", ".csv")
@@ -15,14 +16,18 @@ FIELDS = [f.name for f in dataclasses.fields(Record)]
 
 
 def write_report(records: list[Record], path: Path) -> None:
+    """One row per file. Names that are not valid UTF-8 keep their bytes (surrogateescape), as the disk has them."""
     rows = [dataclasses.asdict(r) for r in records]
-    if path.suffix.lower() == ".csv":
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-    else:
-        path.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    try:
+        with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
+            if path.suffix.lower() == ".csv":
+                writer = csv.DictWriter(f, fieldnames=FIELDS)
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                f.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise CatsortError(f"{path}: cannot write the report: {exc.strerror or exc} (the sort itself is done)") from None
 
 
 def summary_object(summary: Summary, model_name: str) -> dict:
