@@ -14,8 +14,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from catsort import __version__
 from catsort.apply import Record, UndoStopped, UndoSummary, undo_runs
@@ -24,6 +23,9 @@ from catsort.errors import CatsortError
 from catsort.model import ModelCard, resolve_card_path, shipped_card_path
 from catsort.report import REPORT_SUFFIXES, summary_object, write_report
 from catsort.sort import SortOptions, Summary, sort_folder
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 prints as escapes, not a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="catsort: %(message)s")
@@ -162,11 +167,17 @@ def _sort(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int, record: Record) -> None:
         nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="photo", disable=not show_bar, file=sys.stderr, dynamic_ncols=True)
-        bar.update(1)
+        if show_bar and bar is None:
+            from tqdm import tqdm  # only for a terminal that shows it: the import costs start-up time
+
+            bar = tqdm(total=total, unit="photo", file=sys.stderr, dynamic_ncols=True)
+        if bar is not None:
+            bar.update(1)
         if args.verbose:
-            bar.write(_describe(record), file=sys.stderr)
+            if bar is not None:
+                bar.write(_describe(record), file=sys.stderr)
+            else:
+                print(_describe(record), file=sys.stderr)
 
     try:
         summary = sort_folder(args.path, classifier, options, progress)
