@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from catsort.errors import FileOpError, FolderError
-from catsort.fileops import Journal, RunStopped, check_folder, folder_lock, os_reason, read_journals, settle_interrupted, undo
+from catsort.fileops import (
+    Journal,
+    RunStopped,
+    check_folder,
+    folder_lock,
+    journal_paths,
+    os_reason,
+    read_journals,
+    settle_interrupted,
+    undo,
+)
 from catsort.plan import Decision
 
 
@@ -168,7 +178,13 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
 
 
 def last_undoable_run(root: Path) -> Path | None:
-    """The journal ``undo_runs`` would undo next, or None: lets a window enable its Undo button."""
-    states, _ = read_journals(root)
-    pending = [j for j in states if not j.undone and j.intents]
-    return pending[-1].path if pending else None
+    """The journal ``undo_runs`` would undo next, or None: lets a window enable its Undo button.
+
+    Newest first, reading only as many journals as it must (a folder sorted often has many, each
+    thousands of signed lines).
+    """
+    for path in reversed(journal_paths(root)):
+        states, _ = read_journals(root, paths=[path])
+        if states and states[0].intents and not states[0].undone:
+            return path
+    return None

@@ -809,13 +809,18 @@ def undo(root: Path, state: JournalState) -> UndoResult:
     return result
 
 
-def read_journals(root: Path, trust: bool = False) -> tuple[list[JournalState], list[str]]:
-    """Every journal of the folder that can be trusted, oldest first, and a line for each that cannot."""
+def journal_paths(root: Path) -> list[Path]:
+    """The folder's journal files, oldest first (their names start with the time of the run)."""
     folder = root / JOURNAL_FOLDER / "runs"
     if _through_link(root, f"{JOURNAL_FOLDER}/runs/x") or not folder.is_dir():
-        return [], []
+        return []
+    return sorted(folder.glob("*.jsonl"))
+
+
+def read_journals(root: Path, trust: bool = False, paths: list[Path] | None = None) -> tuple[list[JournalState], list[str]]:
+    """Every journal of the folder (or of ``paths``) that can be trusted, oldest first, and a line for each that cannot."""
     states, warnings = [], []
-    for path in sorted(folder.glob("*.jsonl")):
+    for path in journal_paths(root) if paths is None else paths:
         try:
             states.append(JournalState.read(root, path, trust))
         except UntrustedJournal as exc:

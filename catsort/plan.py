@@ -77,9 +77,13 @@ class Planner:
         return Decision(pred.path, label, confidence, self.action, folder, name, None, override is not None, pred.fingerprint)
 
 
+    def plan_all(self, predictions: Iterable[Prediction], overrides: Mapping[Path, Override] | None = None) -> list[Decision]:
+        """Every prediction's decision, the user's ``overrides`` winning over the model."""
+        overrides = overrides or {}
+        return [self.decide(p, overrides.get(p.path)) for p in predictions]
+
+
 def plan(predictions: Iterable[Prediction], labels: tuple[str, ...], threshold: float, copy: bool = False,
          overrides: Mapping[Path, Override] | None = None, taken: Mapping[str, Iterable[str]] | None = None) -> list[Decision]:
     """Every prediction's decision at ``threshold``, the user's ``overrides`` winning over the model."""
-    planner = Planner(labels, threshold, copy, taken)
-    overrides = overrides or {}
-    return [planner.decide(p, overrides.get(p.path)) for p in predictions]
+    return Planner(labels, threshold, copy, taken).plan_all(predictions, overrides)

@@ -183,10 +183,9 @@ def test_folder_that_cannot_be_sorted_is_a_dialog(qtbot, window: MainWindow, tmp
     album(tmp_path / "linked")
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "linked" / "cats").symlink_to(tmp_path / "elsewhere")
-    scan(qtbot, window, tmp_path / "linked")
-    with qtbot.waitSignal(window.job_finished, timeout=60_000):
-        window.apply()
-    assert "is a symbolic link to" in dialog_log[-1][1] and list((tmp_path / "elsewhere").iterdir()) == []
+    scan(qtbot, window, tmp_path / "linked")  # said at once, before the user reviews what could not be applied
+    assert dialog_log[-1][0] == "This folder cannot be sorted" and "is a symbolic link to" in dialog_log[-1][1]
+    assert list((tmp_path / "elsewhere").iterdir()) == [] and not window.apply_button.isEnabled()
 
 
 def test_broken_model_is_shown_not_a_crash(qtbot, tmp_path: Path, colour_model: Path, dialog_log) -> None:
@@ -306,3 +305,28 @@ def test_catsort_path_opens_the_window_and_scans_at_once(qtbot, tmp_path: Path, 
     QTimer.singleShot(60_000, QApplication.quit)
     assert cli_main([str(tmp_path / "pics")]) == 0
     assert seen == [10]
+
+
+def test_after_a_copy_the_copied_photos_leave_the_review_and_new_names_are_planned(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.copy_radio.setChecked(True)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert window.photos.rowCount() == 3 and (tmp_path / "pics" / "red_0.jpg").exists()
+    assert window.apply_button.text() == "Copy…" and window.undo_button.isEnabled()
+    scan(qtbot, window, tmp_path / "pics")  # the originals are still there: a second copy gets new names
+    assert {d.name for d in window.photos.decisions() if d.folder == "cats"} >= {"red_0 (1).jpg"}
+
+
+def test_closing_during_a_scan_waits_for_it_to_stop(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    pics = tmp_path / "many"
+    pics.mkdir()
+    big = photo((200, 40, 40), size=(1600, 1200))
+    for i in range(60):
+        big.save(pics / f"p{i:03}.jpg", quality=92)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.open_folder(pics)
+        window.close()
+        assert window.isVisible(), "not while its job runs"
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)

@@ -47,7 +47,6 @@ def describe(d: Decision) -> str:
 
 class PhotoModel(QAbstractListModel):
     PREDICTION_ROLE = PredictionRole
-    DECISION_ROLE = DecisionRole
 
     def __init__(self, labels: tuple[str, ...], threshold: float, parent=None) -> None:
         super().__init__(parent)
@@ -146,7 +145,7 @@ class PhotoModel(QAbstractListModel):
 
     def _plan_all(self) -> list[Decision]:
         self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
-        decisions = [self._planner.decide(p, self._overrides.get(p.path)) for p in self._predictions]
+        decisions = self._planner.plan_all(self._predictions, self._overrides)
         self._counts = Counter(group_of(d) for d in decisions)
         return decisions
 
@@ -181,10 +180,6 @@ class GroupFilter(QSortFilterProxyModel):
     def set_group(self, group: str) -> None:
         self.beginFilterChange()
         self._group = group
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def refilter(self) -> None:
-        self.beginFilterChange()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPolygon
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPixmapCache, QPolygon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -42,9 +42,10 @@ from PySide6.QtWidgets import (
 )
 
 from catsort import __version__
-from catsort.apply import Record, Started, apply_plan, last_undoable_run, undo_runs
+from catsort.apply import Record, Started, UndoSummary, apply_plan, last_undoable_run, undo_runs
+from catsort.classify import Prediction
 from catsort.errors import CatsortError, FolderBusyError, FolderError
-from catsort.fileops import check_folder
+from catsort.fileops import check_folder, check_writable_places
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
 from catsort.gui.photos import GROUP_TITLES, GROUPS, GroupFilter, PhotoModel, describe
@@ -59,10 +60,21 @@ RECENT_MAX = 8
 
 
 class ScanStarted(NamedTuple):
-    """The scan job's first item: how many entries it will report, and the names already in cats/ and dogs/."""
+    """The scan job's first item: how many entries it will report."""
 
     total: int
+
+
+class FolderState(NamedTuple):
+    """What a job leaves the folder like, read in the worker (never on the GUI thread): whether a sort
+    can be undone, and the names already in cats/ and dogs/ (the plan's names must avoid them)."""
+
+    undoable: bool
     taken: dict[str, list[str]]
+
+
+def folder_state(root: Path) -> FolderState:
+    return FolderState(last_undoable_run(root) is not None, taken_names(root))
 
 
 class ThresholdSlider(QSlider):
@@ -116,6 +128,9 @@ class MainWindow(QMainWindow):
         self._scan_total = 0
         self._scan_started = 0.0
         self._apply_records: list[Record] = []
+        self._undoable = False
+        self._job_failed = False
+        self._close_when_done = False
         self.state = "empty"
         self.photos = PhotoModel(labels, default, self)
         self.filter = GroupFilter(self)
@@ -321,10 +336,12 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if self._job is not None:
-            thread, job = self._job
-            job.cancel()
-            thread.quit()  # the queued quit from the worker cannot arrive while this thread waits
-            thread.wait(5000)
+            # Never exit under a running job: an apply finishes the file in hand and ends its journal first.
+            self._job[1].cancel()
+            self._close_when_done = True
+            self.status.showMessage("Finishing the file in progress, then closing…")
+            event.ignore()
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("scan/subfolders", self.subfolders_box.isChecked())
         super().closeEvent(event)
@@ -337,12 +354,12 @@ class MainWindow(QMainWindow):
         busy = state in ("scanning", "applying", "undoing")
         has_photos = self.photos.rowCount() > 0
         self.progress_row.setVisible(busy)
-        self.cancel_button.setEnabled(busy)
+        self.cancel_button.setEnabled(state in ("scanning", "applying"))  # an undo runs to its end
         self.folder_button.setEnabled(not busy)
         self.recent_button.setEnabled(not busy and bool(self.recent_folders()))
         self.subfolders_box.setEnabled(not busy)
         self.apply_button.setEnabled(state == "review" and self.classifier is not None and self._to_move() > 0)
-        self.undo_button.setEnabled(not busy and self.folder is not None and last_undoable_run(self.folder) is not None)
+        self.undo_button.setEnabled(not busy and self._undoable)
         self.move_radio.setEnabled(not busy)
         self.copy_radio.setEnabled(not busy)
         for action in self.override_actions.values():
@@ -411,20 +428,24 @@ class MainWindow(QMainWindow):
         self.folder_label.setText(str(root))
         self.setWindowTitle(f"{root.name} — catsort")
         self.photos.clear()
+        QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
         self._scan_total, self._scan_started = 0, time.monotonic()
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
 
         def job(cancel: threading.Event) -> Iterator[object]:
+            check_writable_places(root)  # a linked cats/ is said before the review, not after it
             scan = scan_folder(root, recursive)
-            yield ScanStarted(scan.total, taken_names(root))
+            yield folder_state(root)
+            yield ScanStarted(scan.total)
             yield from predict(scan, classifier, thumbnail_size=size, cancel=cancel)
 
         self._start("scanning", job)
 
     def _start(self, kind: str, job: worker.Job) -> None:
         self._job_kind = kind
+        self._job_failed = False
         self._set_state(kind)
         self._job = worker.start(self, job, self._on_batch, self._on_failed, self._on_finished)
 
@@ -437,21 +458,24 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_batch(self, items: list) -> None:
-        if self._job_kind == "scanning":
-            if isinstance(items[0], ScanStarted):
-                started, items = items[0], items[1:]
-                self._scan_total = started.total
-                self.photos.set_taken(started.taken)
-                self.progress_bar.setRange(0, started.total)
-            self.photos.add(items)
-            done = self.photos.rowCount()
-        else:
-            records = [r for r in items if isinstance(r, Record)]
-            for item in items:
-                if isinstance(item, Started) and item.warnings:
-                    self.status.showMessage(" · ".join(item.warnings), 20000)
-            self._apply_records.extend(records)
-            done = len(self._apply_records)
+        """Whatever a job reports, by kind: the scan's results, an apply's records, an undo's summary."""
+        predictions = [i for i in items if isinstance(i, Prediction)]
+        self.photos.add(predictions)
+        self._apply_records.extend(i for i in items if isinstance(i, Record))
+        for item in items:
+            if isinstance(item, ScanStarted):
+                self._scan_total = item.total
+                self.progress_bar.setRange(0, item.total)
+            elif isinstance(item, FolderState):
+                self._undoable = item.undoable
+                self.photos.set_taken(item.taken)
+            elif isinstance(item, Started) and item.warnings:
+                self.status.showMessage(" · ".join(item.warnings), 20000)
+            elif isinstance(item, UndoSummary):
+                self._show_undone(item)
+        if self._job_kind == "undoing":
+            return
+        done = self.photos.rowCount() if self._job_kind == "scanning" else len(self._apply_records)
         self.progress_bar.setValue(done)
         elapsed = max(time.monotonic() - self._scan_started, 1e-6)
         rate = done / elapsed
@@ -461,6 +485,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_failed(self, kind: str, message: str) -> None:
+        self._job_failed = True
         title = {"scanning": "The scan stopped", "applying": "Sorting stopped", "undoing": "Undo stopped"}[self._job_kind]
         if kind == FolderError.__name__ and self._job_kind == "scanning":
             title = "This folder cannot be sorted"
@@ -476,20 +501,22 @@ class MainWindow(QMainWindow):
             if completed and self._scan_total == 0:
                 dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
                     "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
+            stopped = " (stopped: nothing was changed)" if self._job_failed else " (cancelled: nothing was changed)"
             self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
-                                    + ("" if completed else " (cancelled: nothing was changed)"), 15000)
+                                    + ("" if completed else stopped), 15000)
             self._set_state("review" if n else "empty")
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
-            moved = {r.path for r in records if r.destination and r.action in ("move", "copy")}
-            if not self.copy_radio.isChecked():
-                self.photos.remove_paths(moved)
+            # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
+            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")})
             self._set_state("review" if self.photos.rowCount() else "empty")
             if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
                 dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed)
         else:
             self._set_state("review" if self.photos.rowCount() else "empty")
         self.job_finished.emit(kind, completed)
+        if self._close_when_done:
+            self.close()
 
     # --- review ---
 
@@ -547,7 +574,11 @@ class MainWindow(QMainWindow):
         self._scan_started = time.monotonic()
         self.progress_bar.setRange(0, len(todo))
         self.progress_bar.setValue(0)
-        self._start("applying", lambda cancel: apply_plan(folder, todo, copy, cancel))
+        def job(cancel: threading.Event) -> Iterator[object]:
+            yield from apply_plan(folder, todo, copy, cancel)
+            yield folder_state(folder)
+
+        self._start("applying", job)
 
     @Slot()
     def undo(self) -> None:
@@ -555,18 +586,15 @@ class MainWindow(QMainWindow):
             return
         folder = self.folder
 
-        def job(cancel: threading.Event):
+        def job(cancel: threading.Event) -> Iterator[object]:
             yield undo_runs(folder)
+            yield folder_state(folder)
 
         self.progress_bar.setRange(0, 0)
         self._scan_started = time.monotonic()
-        self._job_kind = "undoing"
-        self._set_state("undoing")
-        self._job = worker.start(self, job, self._on_undone, self._on_failed, self._on_finished)
+        self._start("undoing", job)
 
-    @Slot(object)
-    def _on_undone(self, results: list) -> None:
-        result = results[0]
+    def _show_undone(self, result: UndoSummary) -> None:
         text = f"Put {result.restored:,} photos back" + (f" and removed {result.removed_copies:,} copies" if result.removed_copies else "")
         if result.problems or result.warnings:
             dialogs.show_info(self, "Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))

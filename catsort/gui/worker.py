@@ -39,10 +39,6 @@ class Worker(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
     @Slot()
     def run(self) -> None:
         items: list[object] = []
@@ -57,16 +53,20 @@ class Worker(QObject):
                 if len(items) >= BATCH_ITEMS or now - last >= BATCH_SECONDS:
                     self.batch.emit(items)
                     items, last = [], now
-                if self._cancel.is_set():
-                    break
+            # No break on cancel here: the core polls the flag and stops where it is safe (an apply
+            # finishes its file and ends its journal), and what it yields after that is still news.
             completed = not self._cancel.is_set()
         except CatsortError as exc:
             self.failed.emit(type(exc).__name__, str(exc))
         except Exception as exc:  # the core's contract is CatsortError; anything else is a bug, shown not swallowed
             self.failed.emit(type(exc).__name__, f"unexpected error: {type(exc).__name__}: {exc}")
         finally:
-            if iterator is not None and hasattr(iterator, "close"):
-                iterator.close()
+            try:
+                if iterator is not None and hasattr(iterator, "close"):
+                    iterator.close()
+            except Exception as exc:  # closing ends a journal; if even that fails, the user hears of it
+                self.failed.emit(type(exc).__name__, str(exc))
+                completed = False
             if items:
                 self.batch.emit(items)
             self.finished.emit(completed)
