@@ -13,7 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview
-from catsort.fileops import RunStopped
+from catsort.fileops import RunStopped, check_writable_places
 from catsort.model import Classifier
 from catsort.plan import Planner
 from catsort.predict import predict, scan_folder
@@ -56,6 +56,7 @@ Progress = Callable[[int, int, Record], None]
 
 def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progress: Progress | None = None) -> Summary:
     folder = scan_folder(root, options.recursive)
+    check_writable_places(folder.root)  # a dry run says what the real run would: a linked cats/ is refused
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
     summary = Summary(folder.root, threshold, options.dry_run)
     planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))

@@ -311,3 +311,12 @@ def test_a_differently_cased_output_folder_is_not_a_source(tmp_path: Path, capsy
     _write_journal(pics, jid + ".jsonl", [HEADER, _move(1, "CATS/x.jpg", "cats/x.jpg", "cats/" + temporary_name(jid, 1)), {"end": "x"}])
     code, text = _run(["--undo", str(pics)], capsys)
     assert "is not a photo catsort sorts" in text
+
+
+def test_a_dry_run_refuses_a_linked_output_folder_as_the_real_run_does(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics, elsewhere = tmp_path / "pics", tmp_path / "elsewhere"
+    make_album(pics, cats=1, dogs=0, others=0)
+    elsewhere.mkdir()
+    os.symlink(elsewhere, pics / "cats")
+    code, text = _run(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)
+    assert code == 2 and "is a symbolic link to" in text
