@@ -211,6 +211,10 @@ def test_recent_folders_are_remembered(qtbot, tmp_path: Path, colour_model: Path
     again = MainWindow(colour_model)
     qtbot.addWidget(again)
     assert again.recent_folders()[0] == str((tmp_path / "pics").resolve())
+    assert str((tmp_path / "pics").resolve()) in again.empty.text(), "the empty page offers the recent folders"
+    with qtbot.waitSignal(again.job_finished, timeout=60_000):
+        again.empty.linkActivated.emit(again.recent_folders()[0])
+    assert again.photos.rowCount() == 10
 
 
 def test_real_photos_when_present(qtbot, tmp_path: Path, dialog_log) -> None:

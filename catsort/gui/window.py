@@ -8,6 +8,7 @@ photo model), every file operation from :func:`catsort.apply.apply_plan` and
 
 from __future__ import annotations
 
+import html
 import sys
 import threading
 import time
@@ -215,6 +216,8 @@ class MainWindow(QMainWindow):
         self.empty.setObjectName("emptyState")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
+        self.empty.setTextFormat(Qt.TextFormat.RichText)
+        self.empty.linkActivated.connect(lambda folder: self.open_folder(Path(folder), self.subfolders_box.isChecked()))
         self.view = QListView()
         self.view.setObjectName("resultsView")
         self.view.setAccessibleName("Photos and their verdicts")
@@ -372,6 +375,10 @@ class MainWindow(QMainWindow):
             elif self.folder is None:
                 text = ("<h2>Sort your cat and dog photos</h2><p>Choose a folder, or drop one here.</p>"
                         "<p>Nothing moves until you have seen every verdict and said so.</p>")
+                recent = self.recent_folders()[:5]
+                if recent:
+                    links = "<br>".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in recent)
+                    text += f"<p><br><b>Recent folders</b><br>{links}</p>"
             else:
                 text = f"<h2>No photos to sort in {self.folder.name}</h2><p>{self.folder}</p>"
             self.empty.setText(text)
