@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -171,18 +172,26 @@ def linked_copies(source: Path, folder: Path, count: int) -> Path:
     return folder
 
 
+LAST_CPU = [0.0]
+"""CPU seconds (user + system, all threads) of the last child: what it cost, however busy the machine was."""
+
+
 def child(args: list[str], cwd: Path = REPO) -> tuple[str, str, float]:
     """Run ``python ARGS`` in a fresh process (importing catsort from ``cwd``); return stdout, stderr, wall seconds."""
     env = {**os.environ, "PYTHONPATH": str(cwd)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode not in (0, 1):  # 1: some files unreadable, still a complete run
         raise SystemExit(f"python {' '.join(args)[:200]} failed ({proc.returncode}): {proc.stderr[-800:]}")
-    return proc.stdout, proc.stderr, time.perf_counter() - start
+    return proc.stdout, proc.stderr, wall
 
 
 def sort_dry_run(folder: Path, jobs: int | None, cwd: Path = REPO, extra: tuple[str, ...] = ()) -> tuple[int, float, float]:
-    """(files, wall seconds, peak RSS MB) of one ``catsort --headless --dry-run`` process."""
+    """(files, wall seconds, peak RSS MB) of one ``catsort --headless --dry-run`` process (its CPU in LAST_CPU)."""
     jobs_args = ["--jobs", str(jobs)] if jobs else []
     out, err, wall = child(["-c", SORT, "--headless", str(folder), "--dry-run", "--json", "-q", *jobs_args, *extra], cwd)
     peak_kb = int(err.rsplit("PEAK_KB", 1)[1].split()[0])
@@ -229,6 +238,10 @@ def main() -> None:
     print(f"model {card.identity}: inputs {', '.join(f'{v.size} px {v.resize}' for v in card.views)}")
     print(f"cpu: {cores} cores, int8 {int8_isa()}; load average at start {loadavg():.1f}")
     versions = {"this": REPO, **({"against": args.against.resolve()} if args.against else {})}
+    for cwd in versions.values():
+        # Installed and frozen copies carry their bytecode; a checkout under PYTHONDONTWRITEBYTECODE=1 would
+        # compile every module at every start and charge it to start-up.
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(cwd / "catsort")], check=True)
 
     starts = {name: [startup_seconds(cwd) for _ in range(5)] for name, cwd in versions.items()}
     for name, values in starts.items():
@@ -253,7 +266,8 @@ def main() -> None:
             decode_fps.append(float(child([decode_script, str(phone), str(card_path), str(cores)])[0]))
             for name, cwd in versions.items():
                 files, wall, rss = sort_dry_run(phone, args.jobs, cwd)
-                rows[name].append({"files": files, "fps": files / wall, "rss": rss, "load": loadavg()})
+                rows[name].append({"files": files, "fps": files / wall, "rss": rss, "load": loadavg(),
+                                   "cpu_ms": 1000 * LAST_CPU[0] / files, "busy": LAST_CPU[0] / wall / cores})
             print(f"  run {r + 1}: decode-only {decode_fps[-1]:.1f} files/s, "
                   + ", ".join(f"{n} {rows[n][-1]['fps']:.1f} files/s" for n in versions) + f" (load {loadavg():.1f})", flush=True)
         print(f"\n{rows['this'][0]['files']} photos, {args.repeat} interleaved run(s), median (range):")
@@ -270,6 +284,12 @@ def main() -> None:
             fair = [f / (g / ((d + m) / 1000)) for f, g, d, m in zip(fps, got, decode_ms, model_ms, strict=True)]
             print(f"    efficiency vs pipeline limit      {spread([f / lim for f, lim in zip(fps, limit, strict=True)], '.2f')}"
                   f"   (with the cores the pool got: {spread(fair, '.2f')})")
+            # Robust to a shared machine: the CPU a photo cost catsort, against decode + model on one core.
+            cpu = [row["cpu_ms"] for row in rows[name]]
+            work = [d + m for d, m in zip(decode_ms, model_ms, strict=True)]
+            print(f"    CPU ms per photo                  {spread(cpu, '.1f')} (decode+model {spread(work, '.1f')}):"
+                  f" CPU efficiency {spread([(d + m) / c for d, m, c in zip(decode_ms, model_ms, cpu, strict=True)], '.2f')},"
+                  f" cores kept busy {spread([row['busy'] * cores for row in rows[name]], '.2f')} of {cores}")
         if args.against:
             ratio = [a["fps"] / b["fps"] for a, b in zip(rows["this"], rows["against"], strict=True)]
             print(f"  this / against, run by run          {spread(ratio, '.2f')}")

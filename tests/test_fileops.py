@@ -171,3 +171,70 @@ def test_journal_is_json_lines_with_inode(tmp_path: Path) -> None:
     lines = [json.loads(x) for x in journal.path.read_text().splitlines()]
     intent = next(x for x in lines if x.get("op") == "move")
     assert intent["src"] == "red_0.jpg" and intent["dst"] == "cats/red_0.jpg" and intent["ino"] > 0
+
+
+def _full_after(monkeypatch, calls: int) -> None:
+    """The journal's ``os.write`` fails after ``calls`` writes: the next one half-written, then ENOSPC, as on a full disk."""
+    real_write, count = os.write, [0]
+
+    def write(fd, data):
+        if not os.readlink(f"/proc/self/fd/{fd}").endswith(".jsonl"):
+            return real_write(fd, data)
+        count[0] += 1
+        if count[0] <= calls:
+            return real_write(fd, data)
+        if count[0] == calls + 1:
+            return real_write(fd, bytes(data)[: len(data) // 2])  # a short write; the rest fails below
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to tell the journal's writes")
+def test_a_journal_write_that_fails_stops_the_run_and_leaves_whole_lines(tmp_path: Path, monkeypatch) -> None:
+    """Without root (no tmpfs to fill): the journal's writes fail, the first one half-written, as on a full disk."""
+    from catsort.fileops import RunStopped
+
+    before = make_album(tmp_path, cats=4, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "move")
+    _full_after(monkeypatch, 4)  # mkdir line, then intent/done pairs: fails inside the second file's lines
+    moved = []
+    with pytest.raises(RunStopped, match="cannot write to the undo journal: the disk is full"):
+        for i in range(4):
+            moved.append(journal.transfer(tmp_path / f"red_{i}.jpg", tmp_path / "cats", "move"))
+    with pytest.raises(RunStopped):  # and nothing more is done under it
+        journal.transfer(tmp_path / "red_3.jpg", tmp_path / "cats", "move")
+    assert journal.abort() is False  # cannot mark it ended either: left for the next run
+    monkeypatch.undo()
+    assert journal.path.read_bytes().endswith(b"\n"), "cut back to its last whole line"
+    states, warnings = read_journals(tmp_path)
+    assert warnings == [] and not states[0].ended
+    assert sorted(tree_hashes(tmp_path).values()) == sorted(before.values())
+    assert settle_interrupted(tmp_path) == (1, [])
+    assert undo_runs(tmp_path).problems == [] and tree_hashes(tmp_path) == before
+
+
+def test_a_copy_that_fills_the_disk_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    from catsort.fileops import RunStopped
+
+    before = make_album(tmp_path, cats=2, dogs=0, others=0)
+    journal = Journal.start(tmp_path, "copy")
+    journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "copy")
+    real_open = Path.open
+
+    def open_(self, mode="r", *args, **kwargs):
+        f = real_open(self, mode, *args, **kwargs)
+        if mode == "xb":  # the temporary copy: its first write fills the disk
+            def write(_data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            f.write = write
+        return f
+
+    monkeypatch.setattr(Path, "open", open_)
+    with pytest.raises(RunStopped, match=r"cats: cannot copy red_1.jpg there: the disk is full"):
+        journal.transfer(tmp_path / "red_1.jpg", tmp_path / "cats", "copy")
+    monkeypatch.undo()
+    assert not list((tmp_path / "cats").glob(".catsort-*")), "no hidden partial copy left"
+    assert journal.abort() is True
+    assert sorted(p.name for p in (tmp_path / "cats").iterdir()) == ["red_0.jpg"]
+    assert undo_runs(tmp_path).problems == [] and tree_hashes(tmp_path) == before
