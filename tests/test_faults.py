@@ -474,3 +474,22 @@ def test_no_traceback_from_a_real_process_on_a_full_disk(tmp_path: Path, mounts,
     proc = subprocess.run([sys.executable, "-m", "catsort", "--undo", str(pics)], capture_output=True, text=True)
     assert proc.returncode == EXIT_OK and "Traceback" not in proc.stderr
     assert tree_hashes(pics) == before
+
+
+def test_undo_with_a_read_only_cats_stops_and_finishes_later(tmp_path: Path, mounts, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    before = album(pics, cats=2, dogs=1, size=(160, 120))
+    assert cli(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == EXIT_OK
+    cats = pics / "cats"
+    mounts(cats, "--bind", str(cats))
+    remount(cats, "bind,ro")  # e.g. the card's write-protect switch, or a share mounted read-only
+    code, text = cli(["--undo", str(pics)], capsys)
+    assert code == EXIT_STOPPED
+    line = one_line(text, "undo stopped after restoring")
+    assert line.startswith(f"catsort: {cats}/red_0") and "it is read-only" in line
+    each_photo_once(pics, before)
+    assert leftovers(pics) == []
+    _umount(cats)
+    code, text = cli(["--undo", str(pics)], capsys)
+    assert code == EXIT_OK, text
+    assert tree_hashes(pics) == before and leftovers(pics) == []
