@@ -38,7 +38,7 @@ def main() -> int:
         probs = [round(p, 6) for p in pred.probabilities]
         verdict = card.labels[max(range(len(probs)), key=probs.__getitem__)]
         samples[pred.path.name] = {"verdict": verdict, "probabilities": probs}
-        print(f"{pred.path.name}: {verdict} " + " ".join(f"{lab}={p:.4f}" for lab, p in zip(card.labels, probs)))
+        print(f"{pred.path.name}: {verdict} " + " ".join(f"{lab}={p:.4f}" for lab, p in zip(card.labels, probs, strict=True)))
     expected = {
         "model_sha256": card.onnx_sha256,
         "labels": list(card.labels),
