@@ -20,7 +20,8 @@ AppPublisher=catsort maintainers
 DefaultDirName={autopf}\catsort
 DefaultGroupName=catsort
 DisableProgramGroupPage=yes
-PrivilegesRequiredOverridesAllowed=dialog
+; commandline: the workflow installs with /CURRENTUSER; dialog: people choose "for me only" or "for everyone"
+PrivilegesRequiredOverridesAllowed=commandline dialog
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
 UninstallDisplayIcon={app}\catsort-gui.exe
