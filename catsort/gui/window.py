@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPixmapCache, QPolygon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QButtonGroup,
     QCheckBox,
     QFileDialog,
@@ -132,6 +133,10 @@ class MainWindow(QMainWindow):
         self._undoable = False
         self._job_failed = False
         self._close_when_done = False
+        self._rescan_when_done = False
+        self._threads: list[QThread] = []
+        """Job threads not yet deleted: a job reports it is finished a moment before its thread ends, and
+        neither a thread nor the window (its parent) may be deleted before then (Qt aborts)."""
         self.state = "empty"
         self.photos = PhotoModel(labels, default, self)
         self.filter = GroupFilter(self)
@@ -143,6 +148,8 @@ class MainWindow(QMainWindow):
         self.photos.modelReset.connect(self._update_counts)
         self._update_counts()
         self._set_state("empty")
+        if QApplication.instance() is not None:  # quitting (a session logging out) never destroys a running job
+            QApplication.instance().aboutToQuit.connect(self._stop_job)
         if self.model_error:
             QTimer.singleShot(0, lambda: dialogs.show_error(self, "The model cannot be used", self.model_error or ""))
 
@@ -337,6 +344,32 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(Path(f), self.subfolders_box.isChecked()))
         self.recent_button.setEnabled(bool(self.recent_folders()))
 
+    @Slot()
+    def _stop_job(self) -> None:
+        """Cancel the job and wait for the core to stop where it is safe (an apply ends its journal)."""
+        if self._job is not None:
+            self._job[1].cancel()
+        self._wait_for_threads()
+
+    def _wait_for_threads(self) -> None:
+        for thread in self._threads:
+            thread.quit()
+            thread.wait()
+        self._reap_threads()
+
+    def _reap_threads(self) -> None:
+        """Delete the threads of finished jobs that have really ended."""
+        ended = [t for t in self._threads if t.isFinished()]
+        self._threads = [t for t in self._threads if not t.isFinished()]
+        for thread in ended:
+            thread.deleteLater()
+
+    @property
+    def busy(self) -> bool:
+        """A job is running, or its thread has not ended yet."""
+        self._reap_threads()
+        return self._job is not None or bool(self._threads)
+
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         if self._job is not None:
             # Never exit under a running job: an apply finishes the file in hand and ends its journal first.
@@ -345,6 +378,7 @@ class MainWindow(QMainWindow):
             self.status.showMessage("Finishing the file in progress, then closing…")
             event.ignore()
             return
+        self._wait_for_threads()  # finished jobs whose threads are still ending: a moment at most
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("scan/subfolders", self.subfolders_box.isChecked())
         super().closeEvent(event)
@@ -455,6 +489,8 @@ class MainWindow(QMainWindow):
         self._job_failed = False
         self._set_state(kind)
         self._job = worker.start(self, job, self._on_batch, self._on_failed, self._on_finished)
+        self._reap_threads()
+        self._threads.append(self._job[0])
 
     @Slot()
     def cancel(self) -> None:
@@ -521,9 +557,12 @@ class MainWindow(QMainWindow):
                 dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed)
         else:
             self._set_state("review" if self.photos.rowCount() else "empty")
-        self.job_finished.emit(kind, completed)
         if self._close_when_done:
             self.close()
+        elif self._rescan_when_done and self.folder is not None:
+            self._rescan_when_done = False
+            self.open_folder(self.folder, self.recursive)
+        self.job_finished.emit(kind, completed)
 
     # --- review ---
 
@@ -609,8 +648,7 @@ class MainWindow(QMainWindow):
             dialogs.show_info(self, "Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
         else:
             self.status.showMessage(text + ".", 15000)
-        # The photos are back where they were: show them again, freshly scanned.
-        QTimer.singleShot(0, lambda: self.open_folder(self.folder, self.recursive) if self.folder else None)
+        self._rescan_when_done = True  # the photos are back where they were: show them again, freshly scanned
 
 
 def folder_name(folder: Path | None) -> str:

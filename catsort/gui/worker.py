@@ -74,7 +74,11 @@ class Worker(QObject):
 
 def start(parent: QObject, job: Job, on_batch: Callable[[list], None], on_failed: Callable[[str, str], None],
           on_finished: Callable[[bool], None]) -> tuple[QThread, Worker]:
-    """Start ``job`` in a new thread; the thread and worker delete themselves when it ends."""
+    """Start ``job`` in a new thread owned by ``parent``; the worker deletes itself when it ends.
+
+    A parent must not be deleted while the job runs (Qt aborts on a running QThread's destruction):
+    the window waits for its job before it closes or the application quits.
+    """
     thread = QThread(parent)
     worker = Worker(job)
     worker.moveToThread(thread)
@@ -84,6 +88,7 @@ def start(parent: QObject, job: Job, on_batch: Callable[[list], None], on_failed
     worker.finished.connect(on_finished)
     worker.finished.connect(thread.quit)
     thread.finished.connect(worker.deleteLater)
-    thread.finished.connect(thread.deleteLater)
+    # Not thread.deleteLater here: ``finished`` is emitted while the thread is still ending, and a
+    # deletion that wins that race aborts the process. The owner deletes it once isFinished().
     thread.start()
     return thread, worker
