@@ -128,7 +128,7 @@ def main() -> int:
             target=make_photos, args=(folder, args.photos, tuple(int(v) for v in args.size.split("x"))))
         child.start()
         child.join()
-    classifier = Classifier(ModelCard.load(shipped_card_path()))
+    classifier = Classifier(ModelCard.load(shipped_card_path()), threads=1)  # as --headless runs it
     window = MainWindow()
     window.show()
     print(f"{len(scan_folder(folder).files)} photos in {folder}")

@@ -118,7 +118,7 @@ class MainWindow(QMainWindow):
         self.model_error: str | None = None
         try:
             self.card = ModelCard.load(resolve_card_path(card_path))
-            self.classifier = Classifier(self.card)
+            self.classifier = Classifier(self.card, threads=1)  # one per decode worker: the workers are the parallelism
         except CatsortError as exc:
             self.model_error = str(exc)
         labels = self.card.labels if self.card else ("cat", "dog", "other")
