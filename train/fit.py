@@ -172,7 +172,13 @@ def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
         ys.append(np.repeat(_label_ids(samples)[ok], maps.shape[1]))
         ws.append(np.full(len(xs[-1]), weight, dtype=np.float32))
     x = np.concatenate(xs)
-    features, teacher = pooled(net.top, x)
+    cache = opts.out / f"pooled_frozen_train_{opts.train_size}.npz"
+    if cache.exists():
+        d = np.load(cache)
+        features, teacher = d["features"], d["teacher"]
+    else:  # the frozen network's outputs: fine-tuning starts after this, so the cache is never stale
+        features, teacher = pooled(net.top, x)
+        np.savez(cache, features=features, teacher=teacher)
     return TrainSet(x, np.concatenate(ys), np.concatenate(ws), features, teacher)
 
 
