@@ -113,8 +113,11 @@ def model_card_text(card: ModelCard) -> str:
     if isinstance(splits, dict):
         sizes = {k: sum(v.values()) if isinstance(v, dict) else v for k, v in splits.items()}
         lines.append("Photos it learnt from: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int)))
-    metrics = raw.get("metrics")
-    if isinstance(metrics, dict):
+    reached, metrics = raw.get("targets_reached"), raw.get("metrics")
+    if isinstance(reached, dict) and reached:  # the card's own held-out (cross-fitted) account, with its targets
+        lines.append("How it scored, at the default threshold, on photos no choice was made on:")
+        lines.extend(f"  {name}: {text}" for name, text in reached.items() if isinstance(text, str))
+    elif isinstance(metrics, dict):
         lines.append("At the default threshold, on photos it never learnt from:")
         for name, m in metrics.items():
             at = m.get("at_default_threshold") if isinstance(m, dict) else None
