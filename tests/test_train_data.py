@@ -10,10 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from PIL import Image, ImageDraw
-
 from conftest import RED, photo, shared
+from PIL import Image, ImageDraw
 
 pytest.importorskip("imagehash", reason="needs the [train] extra")
 

@@ -10,7 +10,7 @@ from train.metrics import CAT, DOG, OTHER, at_threshold, fit_temperature_and_pet
 
 def _probs(top: list[int], confidence: list[float]) -> np.ndarray:
     probs = np.zeros((len(top), 3))
-    for i, (label, p) in enumerate(zip(top, confidence)):
+    for i, (label, p) in enumerate(zip(top, confidence, strict=False)):
         probs[i] = (1 - p) / 2
         probs[i, label] = p
     return probs

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import BLUE, GREEN, RED, REPO, photo, shared
 
 pytest.importorskip("tensorflow", reason="needs the [train] extra")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageEnhance
 
-
 SQUASHED_ASPECT = (0.6, 1 / 0.6)
 """Crop aspect range for the squashed 180 px photos. Squashing a crop of width/height ``a`` stretches
 the picture by ``1 / a``: a squashed 4:3 photo cropped at 0.6 looks like a squashed portrait photo, at

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,14 +73,14 @@ class _NearIndex:
         return [(value >> (i * width)) & ((1 << width) - 1) for i in range(_BANDS)]
 
     def find(self, value: int) -> str | None:
-        for band, key in zip(self._bands, self._keys(value)):
+        for band, key in zip(self._bands, self._keys(value), strict=False):
             for other, label in band.get(key, ()):
                 if (other ^ value).bit_count() <= NEAR_DUPLICATE_BITS:
                     return label
         return None
 
     def add(self, value: int, label: str) -> None:
-        for band, key in zip(self._bands, self._keys(value)):
+        for band, key in zip(self._bands, self._keys(value), strict=False):
             band.setdefault(key, []).append((value, label))
 
 
@@ -126,7 +126,7 @@ def clean_and_split(files: list[tuple[Path, str]], val_pct: int = 10, test_pct: 
     with ThreadPoolExecutor() as pool:
         fingerprints = list(pool.map(_fingerprint, [p for p, _ in files]))
     readable = []
-    for (path, label), fp in zip(files, fingerprints):
+    for (path, label), fp in zip(files, fingerprints, strict=False):
         if isinstance(fp, str):
             skipped["unreadable"] += 1
             log.info("skip %s: %s", path, fp)

@@ -48,7 +48,7 @@ def misplaced_files(paths: list[Path], probs: np.ndarray, labels: np.ndarray, th
             "file": str(paths[i]),
             "label": metrics.LABELS[labels[i]],
             "went_to": "stayed" if dest[i] == metrics.OTHER else f"{metrics.LABELS[dest[i]]}s/",
-            "probabilities": dict(zip(metrics.LABELS, np.round(probs[i], 4).tolist())),
+            "probabilities": dict(zip(metrics.LABELS, np.round(probs[i], 4).tolist(), strict=False)),
         }
         for i in metrics.misplaced(probs, labels, threshold)
     ]
@@ -64,7 +64,7 @@ def plot_misplaced(rows: list[dict], out: Path, title: str, limit: int = 48) -> 
     fig, axes = plt.subplots(rows_shown, cols, figsize=(cols * 1.6, rows_shown * 1.9), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, row in zip(axes.flat, shown):
+    for ax, row in zip(axes.flat, shown, strict=False):
         try:
             img = open_image(Path(row["file"]), 160)
             img.thumbnail((160, 160))
@@ -133,7 +133,7 @@ def plot_reliability(probs: np.ndarray, labels: np.ndarray, out: Path, title: st
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([1 / 3, 1], [1 / 3, 1], color="grey", linestyle="--", label="perfect calibration")
     ax.plot(mids, accs, marker="o", label="model")
-    for m, a, c in zip(mids, accs, counts):
+    for m, a, c in zip(mids, accs, counts, strict=False):
         ax.annotate(str(c), (m, a), fontsize=7, textcoords="offset points", xytext=(3, -9))
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")

@@ -475,7 +475,7 @@ def run(opts: FitOptions) -> dict:
     shipped = calibrate.fit(pool.logits, pool.labels, (sq_logits, sq_labels), opts.max_wrong)
     log.info("calibration on the whole pool: %s", shipped)
     onnx_path = add_logit_bias(unbiased, opts.out / "catsort.onnx", shipped.pet_bias * calibrate.PET)
-    check = _logits(onnx_path, views, list(zip(pool.paths[:32], [metrics.LABELS[i] for i in pool.labels[:32]])))[1]
+    check = _logits(onnx_path, views, list(zip(pool.paths[:32], [metrics.LABELS[i] for i in pool.labels[:32]], strict=False)))[1]
     if np.abs(check - (pool.logits[:32] + shipped.pet_bias * calibrate.PET)).max() > 1e-4:
         raise SystemExit("the pet bias did not land in the ONNX logits")
     crossfit = cross_fitted_report(opts, pool, (sq_logits, sq_labels), shipped)
@@ -485,7 +485,7 @@ def run(opts: FitOptions) -> dict:
     test = evaluate_files(card, [(s.path, s.label) for s in parts.test], opts.out / "eval_test_split", "PetImages + other test split")
     at = test["at_default_threshold"]
     at["wrong_among_moved_upper95"] = calibrate.wrong_upper_bound(at["moved_wrong"], at["moved"])
-    pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels]))
+    pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=False))
     in_sample = evaluate_files(card, pool_files, opts.out / "eval_pool_in_sample", "real/ + realtrain held-out (in-sample calibration)")
     fields = {
         "name": f"catsort-{opts.backbone}-v2",

@@ -34,7 +34,7 @@ def compare(old: Path, new: Path, photos: Path, count: int = 256, repeats: int =
         card = ModelCard.load(card_path)
         models[name] = (Classifier(card, threads=1), _batches(card, paths), card)
     times: dict[str, list[float]] = {name: [] for name in models}
-    for name, (clf, batches, _) in models.items():
+    for clf, batches, _ in models.values():
         clf.logits(batches[0])  # warm-up
     for _ in range(repeats):
         for name, (clf, batches, _) in models.items():
