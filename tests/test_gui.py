@@ -39,6 +39,15 @@ def album(folder: Path) -> dict[str, str]:
     return tree_hashes(folder)
 
 
+def many_photos(folder: Path, count: int) -> Path:
+    """Enough 2 MP photos that a scan is still running when the test acts on it."""
+    folder.mkdir()
+    big = photo((200, 40, 40), size=(1600, 1200))
+    for i in range(count):
+        big.save(folder / f"p{i:03}.jpg", quality=92)
+    return folder
+
+
 @pytest.fixture
 def dialog_log(monkeypatch) -> list[tuple[str, str]]:
     """Every dialog the window opens, answered: confirmations say yes."""
@@ -163,11 +172,7 @@ def test_undo_after_the_app_was_closed_and_reopened(qtbot, windows, tmp_path: Pa
 
 
 def test_cancel_mid_scan_changes_nothing_and_the_window_stays_usable(qtbot, window: MainWindow, tmp_path: Path) -> None:
-    pics = tmp_path / "many"
-    pics.mkdir()
-    big = photo((200, 40, 40), size=(1600, 1200))
-    for i in range(150):
-        big.save(pics / f"p{i:03}.jpg", quality=92)
+    pics = many_photos(tmp_path / "many", 150)
     before = tree_hashes(pics)
     with qtbot.waitSignal(window.job_finished, timeout=60_000) as finished:
         window.open_folder(pics)
@@ -340,11 +345,7 @@ def test_after_a_copy_the_copied_photos_leave_the_review_and_new_names_are_plann
 
 
 def test_closing_during_a_scan_waits_for_it_to_stop(qtbot, window: MainWindow, tmp_path: Path) -> None:
-    pics = tmp_path / "many"
-    pics.mkdir()
-    big = photo((200, 40, 40), size=(1600, 1200))
-    for i in range(60):
-        big.save(pics / f"p{i:03}.jpg", quality=92)
+    pics = many_photos(tmp_path / "many", 60)
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.open_folder(pics)
         window.close()
