@@ -63,11 +63,20 @@ if real.is_dir():
         shutil.copy2(f, src / f"{i:03d}_{f.name}")
     print(f"{len(picked)} real photos from {real}")
 else:
+    # No real photos (a fresh clone): 30 generated ones (noise: the model leaves them in place) plus the
+    # self-test samples in several variants, so a cat is moved and the comparison proves something.
     rng = np.random.default_rng(0)
     for i in range(30):
         pixels = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
         Image.fromarray(pixels).save(src / f"generated_{i:02d}.jpg", quality=85)
-    print(f"{real} absent: 30 generated photos")
+    samples = Path.cwd() / "assets" / "samples"  # check.sh runs from the repository root
+    for f in sorted(samples.glob("*")):
+        if f.suffix.lower() in (".jpg", ".png", ".heic"):
+            shutil.copy2(f, src / f"sample_{f.name}")
+    with Image.open(samples / "chelsea.jpg") as cat:
+        cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(src / "sample_chelsea_mirrored.jpg", quality=90)
+        cat.resize((288, 191)).save(src / "sample_chelsea_small.jpg", quality=75)
+    print(f"{real} absent: 30 generated photos and the self-test samples")
 first = sorted(src.glob("*.jpg"))[0]
 with Image.open(first) as img:
     img.convert("RGB").save(src / "as_png.png")
