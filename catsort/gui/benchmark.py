@@ -1,6 +1,9 @@
 """The window's scan against headless on the same folder, and the event loop's longest stall.
 
-    QT_QPA_PLATFORM=offscreen python bench/gui_scan.py [--photos 200] [--folder DIR] [--repeat 2]
+    QT_QPA_PLATFORM=offscreen python -m catsort.gui.benchmark [--photos 200] [--folder DIR] [--repeat 2] [--hold N]
+
+It lives in the window's package, not in ``bench/``, because it runs the window: ``bench/`` and the core
+stay free of Qt.
 
 Prints, per round: headless files/s (the core's predict, as ``--headless --dry-run`` runs it),
 window files/s (open_folder -> last result shown, thumbnails included), their ratio (target
