@@ -70,7 +70,7 @@ def open_window(path: Path | None = None, recursive: bool = False, self_test: bo
     app.setOrganizationName("catsort")
     app.setApplicationName("catsort")
     app.setApplicationDisplayName("catsort")
-    app.setDesktopFileName("catsort")
+    app.setDesktopFileName("io.github.catsort.catsort")  # the installed .desktop file and AppStream id: taskbar icon, grouping
     window = MainWindow()
     install_excepthook(window)
     if self_test:

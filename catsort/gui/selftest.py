@@ -55,4 +55,5 @@ def run_self_test(window: MainWindow) -> int:
         shown = ", ".join(f"{label} {v:.3f}" for label, v in zip(window.card.labels, p.probabilities, strict=True))
         print(f"self-test: {'ok  ' if ok else 'FAIL'} {name}: {verdict} ({shown}; largest difference {worst:.4f})")
     print(f"self-test: {'passed' if failures == 0 else f'{failures} failed'} on {window.card.identity}")
+    window.close()  # waits for the scan's thread to end: the process must not exit under a running QThread
     return 0 if failures == 0 else 1
