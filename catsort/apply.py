@@ -24,6 +24,7 @@ from catsort.fileops import (
     os_reason,
     read_journals,
     settle_interrupted,
+    settle_open,
     undo,
 )
 from catsort.plan import Decision
@@ -160,8 +161,8 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
     root = check_folder(root)
     result = UndoSummary()
     with folder_lock(root):
-        settle_interrupted(root, trust_journals)
         states, result.warnings = read_journals(root, trust_journals)
+        settle_open(root, states)  # on the journals just read and checked: each is read once
         # A run killed before its first move leaves a journal with nothing in it: nothing to undo there.
         pending = [j for j in states if not j.undone and j.intents]
         for state in reversed(pending if all_runs else pending[-1:]):

@@ -308,6 +308,7 @@ class JournalState:
             state.ended = True  # an empty file announced nothing: nothing to settle, nothing to write
         key = signing.journal_key()
         previous, header, by_seq = path.name, None, {}
+        foreign = False  # some line is not signed by this user's key (acted on only when ``trust``)
         for number, raw in enumerate(data[: state.complete_bytes].splitlines(), 1):
             try:
                 rec = json.loads(raw)
@@ -320,7 +321,9 @@ class JournalState:
                 if "catsort_journal" not in rec:
                     raise untrusted("it does not start like a catsort journal")
                 header = rec
-            if not trust and not signing.verify(key, previous, rec, mac):
+            if not foreign and not signing.verify(key, previous, rec, mac):
+                foreign = True
+            if foreign and not trust:
                 if number > 1:
                     raise untrusted(f"line {number} was changed after catsort wrote it")
                 if mac is None:
@@ -339,7 +342,7 @@ class JournalState:
             if problem:
                 raise untrusted(problem)
         state.last_mac = previous
-        if trust and state.intents:
+        if foreign and state.intents:  # vouched for: signed anew once, not rewritten at every later run
             state._sign_anew(data[: state.complete_bytes])
         return state
 
@@ -832,13 +835,18 @@ def read_journals(root: Path, trust: bool = False, paths: list[Path] | None = No
     return states, warnings
 
 
-def settle_interrupted(root: Path, trust: bool = False) -> tuple[int, list[str]]:
-    """Settle every trusted journal a killed run left open: (how many there were, lines for the untrusted)."""
-    states, warnings = read_journals(root, trust)
+def settle_open(root: Path, states: list[JournalState]) -> int:
+    """Settle those of ``states`` a killed run left open (in place); how many there were."""
     open_ones = [j for j in states if not j.ended]
     for state in open_ones:
         settle(root, state)
-    return len(open_ones), warnings
+    return len(open_ones)
+
+
+def settle_interrupted(root: Path, trust: bool = False) -> tuple[int, list[str]]:
+    """Settle every trusted journal a killed run left open: (how many there were, lines for the untrusted)."""
+    states, warnings = read_journals(root, trust)
+    return settle_open(root, states), warnings
 
 
 @contextmanager
