@@ -6,10 +6,13 @@ import csv
 import dataclasses
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from catsort.apply import Record
 from catsort.errors import CatsortError
-from catsort.sort import Summary
+
+if TYPE_CHECKING:
+    from catsort.sort import Summary
 
 REPORT_SUFFIXES = (".json", ".csv")
 FIELDS = [f.name for f in dataclasses.fields(Record)]
@@ -45,4 +48,10 @@ def summary_object(summary: Summary, model_name: str) -> dict:
         "settled_interrupted_runs": summary.settled_runs,
         "ignored_journals": summary.warnings,
         "journal": str(summary.journal) if summary.journal else None,
+        # Stopped part way (Ctrl-C, a full or read-only disk): the counts above are of the files handled
+        # before it, "unhandled" were found but not reached, and "stop_reason" is the line printed to stderr.
+        "stopped": summary.stopped is not None,
+        "stop_reason": summary.stopped,
+        "interrupted": summary.interrupted,
+        "unhandled": max(0, summary.total - len(summary.records)),
     }

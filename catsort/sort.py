@@ -40,7 +40,11 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     journal: Path | None = None
     stopped: str | None = None
-    """Why the run stopped part way (disk full, read-only): one line, with how to undo what was done."""
+    """Why the run stopped part way (disk full, read-only, interrupted): one line, with how to undo what was done."""
+    interrupted: bool = False
+    """Stopped by Ctrl-C (SIGINT) once files were being handled; ``records`` holds the ones that were."""
+    total: int = 0
+    """Files the scan found; more than ``len(records)`` when the run stopped part way."""
 
     def count(self, action: str) -> int:
         return sum(r.action == action for r in self.records)
@@ -58,7 +62,7 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     folder = scan_folder(root, options.recursive)
     check_writable_places(folder.root)  # a dry run says what the real run would: a linked cats/ is refused
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
-    summary = Summary(folder.root, threshold, options.dry_run)
+    summary = Summary(folder.root, threshold, options.dry_run, total=folder.total)
     planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))
     decisions = (planner.decide(p) for p in predict(folder, classifier, options.jobs))
     # The first verdict before the lock and the journal: a model that cannot be used (it loads in the
@@ -83,4 +87,19 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
         if summary.journal is None:
             raise  # refused before the run started: nothing was touched
         summary.stopped = str(exc)
+    except KeyboardInterrupt:
+        # Raised in whichever frame the main thread was in: close the chain so the journal ends cleanly
+        # (apply_plan aborts it itself when the interrupt arrived inside it).
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+        summary.interrupted = True
+        done = len(summary.records)
+        if options.dry_run:
+            summary.stopped = f"interrupted after {done} of {folder.total} files; nothing was changed (dry run)"
+        elif summary.journal is None:
+            summary.stopped = f"interrupted before any file was moved; nothing was changed in {folder.root}"
+        else:
+            summary.stopped = (f"interrupted after {done} of {folder.total} files; every file is at its old or its new place. "
+                               f"Undo what was done with: catsort --undo {folder.root}")
     return summary

@@ -14,6 +14,8 @@ from PIL import Image
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The key that signs undo journals: a test run never creates one in the user's own config folder.
 os.environ["CATSORT_CONFIG_DIR"] = tempfile.mkdtemp(prefix="catsort-test-config-")
+# The optimised-graph cache (catsort.model): never the user's own cache folder either.
+os.environ["CATSORT_CACHE_DIR"] = tempfile.mkdtemp(prefix="catsort-test-cache-")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("CATSORT_SHARED_DATA", REPO.parent / "shared" / "data"))

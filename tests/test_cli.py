@@ -165,3 +165,76 @@ def test_shipped_model_loads_and_sorts_real_photos(tmp_path: Path, capsys) -> No
                    for p in (pics / folder).iterdir() if not p.name.startswith(label)]
     assert moved_wrong == []
     assert len(list((pics / "cats").glob("*"))) + len(list((pics / "dogs").glob("*"))) >= 6
+
+
+def _stop_at(monkeypatch: pytest.MonkeyPatch, nth: int, fault: BaseException) -> None:
+    """The ``nth`` file handled raises ``fault`` (as Ctrl-C or a disk that fills up would, mid-run)."""
+    import catsort.apply
+
+    real, calls = catsort.apply._carry_out, [0]
+
+    def carry_out(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == nth:
+            raise fault
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catsort.apply, "_carry_out", carry_out)
+
+
+def test_json_summary_says_whether_the_run_stopped(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    pics = tmp_path / "pics"
+    before = make_album(pics)
+    code, out, _ = run(["--headless", str(pics), "--model", str(colour_model), "--json", "-q"], capsys)
+    summary = json.loads(out)
+    assert code == 0
+    assert (summary["stopped"], summary["stop_reason"], summary["interrupted"], summary["unhandled"]) == (False, None, False, 0)
+    assert run(["--undo", str(pics)], capsys)[0] == 0
+
+    _stop_at(monkeypatch, 4, KeyboardInterrupt())
+    code, out, err = run(["--headless", str(pics), "--model", str(colour_model), "--json"], capsys)
+    summary = json.loads(out)  # a summary object even on Ctrl-C, of the files handled before it
+    assert code == 130
+    assert summary["stopped"] is True and summary["interrupted"] is True
+    assert summary["files"] == 3 and summary["unhandled"] == 6 and summary["moved"] + summary["kept"] == 3
+    assert "interrupted after 3 of 9 files" in summary["stop_reason"] and "catsort --undo" in summary["stop_reason"]
+    assert f"catsort: {summary['stop_reason']}" in err and "Traceback" not in err
+    assert run(["--undo", str(pics)], capsys)[0] == 0
+    assert tree_hashes(pics) == before
+
+
+def test_json_summary_of_a_run_a_full_disk_stopped(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    from catsort.fileops import RunStopped
+
+    pics = tmp_path / "pics"
+    before = make_album(pics)
+    _stop_at(monkeypatch, 5, RunStopped(f"{pics / 'cats'}: the disk is full"))
+    code, out, err = run(["--headless", str(pics), "--model", str(colour_model), "--json"], capsys)
+    summary = json.loads(out)
+    assert code == 3
+    assert summary["stopped"] is True and summary["interrupted"] is False
+    assert summary["files"] == 4 and summary["unhandled"] == 5
+    assert "the disk is full" in summary["stop_reason"] and f"catsort: {summary['stop_reason']}" in err
+    assert run(["--undo", str(pics)], capsys)[0] == 0
+    assert tree_hashes(pics) == before
+
+
+def test_ctrl_c_in_a_dry_run_summarises_what_was_seen(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    import catsort.sort
+
+    pics = tmp_path / "pics"
+    before = make_album(pics)
+    real, calls = catsort.sort.preview, [0]
+
+    def preview(*args):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(catsort.sort, "preview", preview)
+    code, out, err = run(["--headless", str(pics), "--model", str(colour_model), "--dry-run", "--json"], capsys)
+    summary = json.loads(out)
+    assert code == 130 and summary["stopped"] and summary["files"] == 1 and summary["unhandled"] == 8
+    assert "nothing was changed (dry run)" in summary["stop_reason"]
+    assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
