@@ -57,9 +57,9 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
 
     _tiny_dataset(tmp_path)
     opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,
-                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, sizes=(224, 240), fine_tune_rounds=2, steps_per_round=2)
+                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2, steps_per_round=2)
     card = run(opts)
-    assert card["name"] == f"catsort-{backbone}-v2"
+    assert card["name"] == f"catsort-{backbone}-v3"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert card["training_data"]["skipped"] == {"unreadable": 1}
     splits = card["training_data"]["splits"]
@@ -77,10 +77,13 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     from catsort.model import Classifier, ModelCard
 
     loaded = ModelCard.load(tmp_path / "run" / "model.json")
-    assert [(v.name, v.resize) for v in loaded.views] == [("pixels", "squash")]
+    assert [v.name for v in loaded.views] == ["pixels"]
     if backbone != "scratch":
         assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
-        assert loaded.views[0].size == card["model"]["inference_input_size"] in (224, 240)
+        view = loaded.views[0]
+        assert f"{view.resize}-{view.size}" == card["model"]["inference_view"] in ("squash-224", "centre-240")
+        nested = card["model"]["nested_selection"]
+        assert len(nested["chosen_per_fold"]) == 5 and nested["pooled"]["files"] == crossfit["pooled"]["files"]
     assert loaded.onnx_path.stat().st_size < 20 * 1024 * 1024
     assert loaded.onnx_path.stat().st_size < (tmp_path / "run" / "catsort_float.onnx").stat().st_size
     assert card["quantization"]["mean_abs_probability_change"] < 0.1

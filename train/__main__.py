@@ -29,8 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument("--epochs", type=int, default=40)
     fit.add_argument("--aug-views", type=int, default=2, help="augmented copies per training image (pretrained backbone)")
     fit.add_argument(
-        "--sizes", type=int, nargs="+", default=list(FitOptions.sizes),
-        help="candidate sizes of the one squashed view (pretrained backbone), chosen by likelihood on the realtrain validation folds",
+        "--views", nargs="+", default=list(FitOptions.views), metavar="RESIZE-SIZE",
+        help="candidates for the one view (pretrained backbone), e.g. squash-240 centre-224; chosen with the ImageNet weight "
+        "by cross-fitted likelihood on real/ + the realtrain held-out folds",
     )
     fit.add_argument(
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         run(FitOptions(
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
-            sizes=tuple(args.sizes), fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
+            views=tuple(args.views), fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
         ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate
@@ -83,6 +84,10 @@ def ship_run(run: Path, baseline: Path | None, assets: Path, photos: Path, plots
         card["baseline"] = old["baseline"]
         card["baseline"].setdefault("note", "kept from the previous card: measured on the data and splits of "
                                     f"{old.get('name')} (before realtrain), not re-run for this model")
+    from train.targets import reached
+
+    card["targets_reached"] = reached(card)
+    print(json.dumps(card["targets_reached"], indent=2))
     assets.mkdir(exist_ok=True)
     shutil.copyfile(run / card["onnx"]["file"], assets / card["onnx"]["file"])
     (assets / "model.json").write_text(json.dumps(card, indent=2) + "\n")

@@ -64,6 +64,16 @@ def fit(logits: np.ndarray, labels: np.ndarray, squashed: tuple[np.ndarray, np.n
     return Calibration(temperature, bias, float(threshold))
 
 
+def cross_fitted_probabilities(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+    """Each fold's probabilities with a temperature and pet bias fitted on the other folds (likelihood only, no threshold)."""
+    probs = np.zeros((len(labels), 3))
+    for k in np.unique(folds):
+        held = folds == k
+        temperature, bias = metrics.fit_temperature_and_pet_bias(logits[~held], labels[~held])
+        probs[held] = metrics.softmax(logits[held] + bias * PET, temperature)
+    return probs
+
+
 def cross_fit(
     logits: np.ndarray, labels: np.ndarray, folds: np.ndarray, squashed: tuple[np.ndarray, np.ndarray] | None, max_wrong: float
 ) -> tuple[np.ndarray, np.ndarray, list[Calibration]]:

@@ -39,13 +39,12 @@ def set_real_photo_terms(head: keras.Model, weight: float, pet_bias: float = 0.0
 
 
 def assemble(backbone: keras.Model, head: keras.Model, size: int) -> keras.Model:
-    """The squashed photo at ``size`` -> logits: the single graph exported to ONNX.
+    """The photo fitted to ``size`` -> logits: the single graph exported to ONNX.
 
-    One view, one pass of the backbone: the MLP and the ImageNet head both read the whole photo
-    squashed. Model v1 ran the backbone a second time on the centre square at 224 px, because the
-    ImageNet head, never shown squashed photos, told real cats from dogs better there (95.5% against
-    90.4%); v2 learns from real photos squashed the way the app squashes them, and the second pass
-    would double the compute (see train/README.md).
+    One view, one pass of the backbone: the MLP and the ImageNet head both read it. How the photo is
+    fitted (squashed or centre square) is the app's part, named in the card; it is chosen with the
+    ImageNet weight in ``fit.choose_on_pool``. v1 ran the backbone twice (squashed 288 px and centre
+    224 px); one view at 240 px or less keeps the compute under half of that (see train/README.md).
     """
     pixels = keras.Input((size, size, 3), dtype="uint8", name="pixels")
     features, imagenet_logits = backbone(pixels)
