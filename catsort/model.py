@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +139,9 @@ _MAGIC = b"catsort optimised onnx graph\n"
 _CACHE_SUFFIX = ".ortcache"
 _KEEP = 4
 """Cached graphs kept per folder (the most recently used): a few models or onnxruntime versions side by side."""
-_STALE_TEMP_SECONDS = 3600
+_MAX_CACHE_BYTES = 1 << 30
+_STALE_TEMP_SECONDS = 600
+"""A temporary file older than this (ten minutes) belongs to a process that was killed mid-write."""
 
 
 def cache_folder() -> Path | None:
@@ -178,8 +182,11 @@ def cache_file_name(key: dict[str, Any]) -> str:
 def read_cached_graph(path: Path, key: dict[str, Any]) -> bytes | None:
     """The optimised graph in ``path`` if it is whole and made for ``key``; None otherwise (never raises)."""
     try:
-        with path.open("rb") as f:
-            if f.read(len(_MAGIC)) != _MAGIC:
+        # Non-blocking and checked: a FIFO or a device under the cache's name must not hang or flood a run.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_CACHE_BYTES or f.read(len(_MAGIC)) != _MAGIC:
                 return None
             header = json.loads(f.readline(65536))
             payload = f.read()
@@ -217,7 +224,7 @@ def _unlink(path: Path) -> None:
 
 
 def _prune(folder: Path, keep: str) -> None:
-    """Drop temporary files a killed process left (an hour old) and all but the latest cached graphs."""
+    """Drop temporary files a killed process left and all but the latest cached graphs."""
     now = time.time()
     entries = []
     try:
@@ -233,6 +240,37 @@ def _prune(folder: Path, keep: str) -> None:
         _unlink(Path(path))
 
 
+class _Sha256Check:
+    """The card's sha256 of its ONNX file, computed in a thread (hashlib and file reads release the GIL).
+
+    :meth:`wait` returns once it matched, or raises the :class:`~catsort.errors.ModelError` that says why not.
+    """
+
+    def __init__(self, card: ModelCard) -> None:
+        self._card = card
+        self._error: ModelError | None = None
+        self._thread = threading.Thread(target=self._run, name="model-sha256", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        card = self._card
+        try:
+            actual = file_sha256(card.onnx_path)
+        except OSError as exc:
+            self._error = ModelError(f"{card.onnx_path}: cannot read model: {exc.strerror or exc}")
+            return
+        if actual != card.onnx_sha256:
+            self._error = ModelError(
+                f"{card.onnx_path}: sha256 {actual[:12]}… does not match its card ({card.onnx_sha256[:12]}…); "
+                "the model file was changed or belongs to another card"
+            )
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 class Classifier:
     """Runs the card's ONNX model on batches of uint8 pixels; refuses a model that does not match its card.
 
@@ -243,22 +281,18 @@ class Classifier:
     """
 
     def __init__(self, card: ModelCard, threads: int | None = None, cache: bool = True) -> None:
-        try:
-            actual = file_sha256(card.onnx_path)
-        except OSError as exc:
-            raise ModelError(f"{card.onnx_path}: cannot read model: {exc.strerror or exc}") from None
-        if actual != card.onnx_sha256:
-            raise ModelError(
-                f"{card.onnx_path}: sha256 {actual[:12]}… does not match its card ({card.onnx_sha256[:12]}…); "
-                "the model file was changed or belongs to another card"
-            )
+        # The card's check of the ONNX file runs beside onnxruntime's import and the cached graph's load,
+        # which do not depend on it (the cache is keyed by the card's hash, and its file carries its own);
+        # nothing is optimised or written from the file, and no session is returned, before it passed.
+        check = _Sha256Check(card)
         import onnxruntime as ort
 
         self.card = card
         self.source = "model"
         self.cache_problem: str | None = None
         self.cache_path: Path | None = None
-        self._session = self._cached_session(ort, threads) if cache else None
+        self._session = self._cached_session(ort, threads, check) if cache else None
+        check.wait()
         if self._session is None:
             options = _session_options(ort, threads, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
             try:
@@ -270,7 +304,7 @@ class Classifier:
         if names != wanted:
             raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(names)} are not the card's views {sorted(wanted)}")
 
-    def _cached_session(self, ort: Any, threads: int | None) -> Any | None:
+    def _cached_session(self, ort: Any, threads: int | None, check: _Sha256Check) -> Any | None:
         """A session from the cached optimised graph (written first if missing or unusable), or None."""
         folder = cache_folder()
         if folder is None:
@@ -293,6 +327,7 @@ class Classifier:
                 except OSError:
                     pass
                 return session
+        check.wait()  # the graph about to be optimised and cached must be the card's
         try:
             folder.mkdir(parents=True, exist_ok=True)
             _prune(folder, keep=name)

@@ -81,7 +81,7 @@ def test_same_predictions_with_and_without_the_cache(card, inputs, cache: Path, 
     assert (cached.probabilities(a).argmax(1) == shipped.probabilities(b).argmax(1)).all()
 
 
-@pytest.mark.parametrize("damage", ["truncated", "a flipped byte", "empty", "garbage", "another key", "foreign graph"])
+@pytest.mark.parametrize("damage", ["truncated", "a flipped byte", "empty", "garbage", "another key", "foreign graph", "a FIFO"])
 def test_a_damaged_or_foreign_cache_file_is_ignored_and_written_again(card, inputs, cache: Path, colour_model: Path, damage: str) -> None:
     good = Classifier(card, threads=1)
     path = good.cache_path
@@ -100,6 +100,9 @@ def test_a_damaged_or_foreign_cache_file_is_ignored_and_written_again(card, inpu
         meta = json.loads(header)
         meta["key"]["onnxruntime"] = "0.0.1"
         path.write_bytes(magic + b"\n" + json.dumps(meta).encode() + b"\n" + payload)
+    elif damage == "a FIFO":  # opened as a file it would wait for a writer forever
+        path.unlink()
+        os.mkfifo(path)
     else:  # a valid cache file of another model under this model's name
         other = Classifier(ModelCard.load(colour_model), threads=1)
         assert other.cache_path is not None and other.cache_path != path
