@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     ship.add_argument("--assets", type=Path, default=Path("assets"))
     ship.add_argument("--photos", type=Path, default=Path("../shared/data/real"),
                       help="photos to time the shipped model against the run's on (compute ratio recorded in the card)")
+    ship.add_argument("--time-against", type=Path,
+                      help="card of the model to time against (default: the one in --assets); the compute target is against v1's")
     ship.add_argument("--plots-from", default="eval_crossfit", help="the run's evaluation folder whose plots ship")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -65,17 +67,18 @@ def main(argv: list[str] | None = None) -> None:
 
         evaluate(args.folder, args.model, args.out)
     else:
-        ship_run(args.run, args.baseline, args.assets, args.photos, args.plots_from)
+        ship_run(args.run, args.baseline, args.assets, args.photos, args.plots_from, args.time_against)
 
 
-def ship_run(run: Path, baseline: Path | None, assets: Path, photos: Path, plots_from: str) -> None:
-    """Time the model in ``assets`` against the run's, then copy the run's ONNX, card and plots into ``assets``."""
+def ship_run(run: Path, baseline: Path | None, assets: Path, photos: Path, plots_from: str, time_against: Path | None = None) -> None:
+    """Time the run's model against ``time_against`` (default: the model in ``assets``), then copy the run's ONNX, card and plots into ``assets``."""
     card = json.loads((run / "model.json").read_text())
     previous = assets / "model.json"
-    if previous.is_file() and photos.is_dir():
+    reference = time_against or previous
+    if reference.is_file() and photos.is_dir():
         from train.speed import compare
 
-        card["compute"] = compare(previous, run / "model.json", photos)
+        card["compute"] = compare(reference, run / "model.json", photos)
         print(json.dumps(card["compute"], indent=2))
     if baseline:
         base = json.loads((baseline / "model.json").read_text())
