@@ -551,6 +551,8 @@ def chosen_on(opts: FitOptions) -> dict:
 def run(opts: FitOptions) -> dict:
     started = time.time()
     opts.out.mkdir(parents=True, exist_ok=True)
+    # the wall time means little without knowing which expensive steps were already cached
+    cached = sorted(f.name for f in opts.out.glob("*.npz") if f.name.startswith(("maps_", "pooled_")))
     samples, data_stats = _samples(opts)
     parts = _parts(opts, samples)
     if opts.backbone == "scratch":
@@ -603,6 +605,7 @@ def run(opts: FitOptions) -> dict:
             "pool_with_shipped_calibration_in_sample": {k: in_sample[k] for k in ("files", "accuracy", "nll", "at_default_threshold")},
         },
         "wall_time_seconds": round(time.time() - started),
+        "cached_at_start": cached,
     }
     card_model = write_card(card_path, onnx_path, fields)
     log.info("wrote %s (%d bytes ONNX) in %.0f s", card_path, card_model["onnx"]["bytes"], time.time() - started)
