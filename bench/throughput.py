@@ -177,17 +177,32 @@ def linked_copies(source: Path, folder: Path, count: int) -> Path:
 
 LAST_CPU = [0.0]
 """CPU seconds (user + system, all threads) of the last child: what it cost, however busy the machine was."""
+LAST_LEFT = [float("nan")]
+"""Cores the last child had to itself on average: all of them less what every other process used meanwhile
+(the machine's busy time in /proc/stat, less the child's own CPU)."""
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds every process of the machine has used since boot (/proc/stat), NaN where there is none."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return float("nan")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def child(args: list[str], cwd: Path = REPO, env_extra: dict[str, str] | None = None) -> tuple[str, str, float]:
     """Run ``python ARGS`` in a fresh process (importing catsort from ``cwd``); return stdout, stderr, wall seconds."""
     env = {**os.environ, "PYTHONPATH": str(cwd), **(env_extra or {})}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, busy = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env)
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after, busy = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds() - busy
     LAST_CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cores = os.cpu_count() or 1
+    LAST_LEFT[0] = min(cores, max(0.0, cores - max(0.0, busy - LAST_CPU[0]) / wall))
     if proc.returncode not in (0, 1):  # 1: some files unreadable, still a complete run
         raise SystemExit(f"python {' '.join(args)[:200]} failed ({proc.returncode}): {proc.stderr[-800:]}")
     return proc.stdout, proc.stderr, wall
@@ -210,9 +225,10 @@ def startup(folder: Path, cwd: Path = REPO, env_extra: dict[str, str] | None = N
 
 def session_ready(cwd: Path = REPO) -> float:
     """Seconds from spawning a fresh interpreter to a ready onnxruntime session of the shipped model (imports,
-    sha256 check, cached graph or optimisation), loaded in the main thread with nothing else to do."""
+    sha256 check, cached graph or optimisation), loaded in the main thread with nothing else to do, with
+    the one thread OpenBLAS gets under the CLI."""
     spawned = time.time()
-    return float(child(["-c", SESSION_READY], cwd)[0]) - spawned
+    return float(child(["-c", SESSION_READY], cwd, {"OPENBLAS_NUM_THREADS": "1"})[0]) - spawned
 
 
 def loadavg() -> float:
@@ -293,15 +309,17 @@ def main() -> None:
         limit = [cores / ((d + m) / 1000) for d, m in zip(decode_ms, model_ms, strict=True)]
         print(f"  pipeline limit cores/(decode+model)                        {spread(limit, '.1f')} files/s")
         rows: dict[str, list[dict]] = {name: [] for name in versions}
-        decode_fps = []
+        decode_fps, decode_left = [], []
         for r in range(args.repeat):
             decode_fps.append(float(child([decode_script, str(phone), str(card_path), str(cores)])[0]))
+            decode_left.append(LAST_LEFT[0])
             for name, cwd in versions.items():
                 files, wall, rss = sort_dry_run(phone, args.jobs, cwd)
-                rows[name].append({"files": files, "fps": files / wall, "rss": rss, "load": loadavg(),
+                rows[name].append({"files": files, "fps": files / wall, "rss": rss, "load": loadavg(), "left": LAST_LEFT[0],
                                    "cpu_ms": 1000 * LAST_CPU[0] / files, "busy": LAST_CPU[0] / wall / cores})
-            print(f"  run {r + 1}: decode-only {decode_fps[-1]:.1f} files/s, "
-                  + ", ".join(f"{n} {rows[n][-1]['fps']:.1f} files/s" for n in versions) + f" (load {loadavg():.1f})", flush=True)
+            print(f"  run {r + 1}: decode-only {decode_fps[-1]:.1f} files/s ({decode_left[-1]:.2f} cores left by others), "
+                  + ", ".join(f"{n} {rows[n][-1]['fps']:.1f} files/s ({rows[n][-1]['left']:.2f})" for n in versions)
+                  + f" (load {loadavg():.1f})", flush=True)
         print(f"\n{rows['this'][0]['files']} photos, {args.repeat} interleaved run(s), median (range):")
         print(f"  decode-only limit (process pool, {cores} processes)      {spread(decode_fps, '.1f')} files/s")
         # Cores the pool really got on a shared machine: its rate times what a photo costs one core.
@@ -322,6 +340,15 @@ def main() -> None:
             print(f"    CPU ms per photo                  {spread(cpu, '.1f')} (decode+model {spread(work, '.1f')}):"
                   f" CPU efficiency {spread([(d + m) / c for d, m, c in zip(decode_ms, model_ms, cpu, strict=True)], '.2f')},"
                   f" cores kept busy {spread([row['busy'] * cores for row in rows[name]], '.2f')} of {cores}")
+            # Each rate per core the other processes left it (from /proc/stat, measured around each process):
+            # on a shared machine the decode pool and catsort rarely meet the same load, run for run. A run that
+            # had every core shows whether catsort uses them all; one that had fewer is extrapolated.
+            left = [row["left"] for row in rows[name]]
+            scaled = [f * cores / max(lc, 0.1) for f, lc in zip(fps, left, strict=True)]
+            decode_scaled = [f * cores / max(ld, 0.1) for f, ld in zip(decode_fps, decode_left, strict=True)]
+            print(f"    per core left by others (cores left {spread(left, '.2f')}; decode pool {spread(decode_left, '.2f')}):"
+                  f" efficiency vs pipeline limit {spread([f / lim for f, lim in zip(scaled, limit, strict=True)], '.2f')},"
+                  f" ratio to decode-only {spread([c / d for c, d in zip(scaled, decode_scaled, strict=True)], '.2f')}")
         if args.against:
             ratio = [a["fps"] / b["fps"] for a, b in zip(rows["this"], rows["against"], strict=True)]
             print(f"  this / against, run by run          {spread(ratio, '.2f')}")
