@@ -73,6 +73,22 @@ def _changed_since_scan(d: Decision) -> str | None:
     return None
 
 
+def settle_earlier_runs(root: Path, trust_journals: bool = False) -> tuple[int, list[str]]:
+    """Finish or roll back what interrupted runs left in ``root``, under its lock: (runs settled, warnings).
+
+    Called before a scan: settling moves files, and a scan taken before it lists a photo at the
+    place settling then moves it from, so the run would report it "vanished since the scan"
+    (the kill -9 loop of tests/test_crash.py saw it about once in ten runs).
+    """
+    if not journal_paths(root):
+        return 0, []  # nothing to settle, and a folder catsort never ran in stays untouched (no lock file)
+    try:
+        with folder_lock(root):
+            return settle_interrupted(root, trust_journals)
+    except OSError as exc:
+        raise FolderError(f"{root}: cannot settle the undo journals there: {os_reason(exc)}") from None
+
+
 def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, cancel: threading.Event | None = None,
                trust_journals: bool = False) -> Iterator[Started | Record]:
     """Yield :class:`Started`, then one :class:`Record` per decision, until done or ``cancel`` is set.

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 
-from catsort.apply import Record, Started, apply_plan, preview
-from catsort.fileops import RunStopped, check_writable_places
+from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
+from catsort.fileops import RunStopped, check_folder, check_writable_places
 from catsort.model import Classifier
 from catsort.plan import Planner
 from catsort.predict import predict, scan_folder
@@ -59,10 +59,13 @@ Progress = Callable[[int, int, Record], None]
 
 
 def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progress: Progress | None = None) -> Summary:
+    root = check_folder(root)
+    check_writable_places(root)  # a dry run says what the real run would: a linked cats/ is refused
+    # An interrupted run is settled before the scan, so the scan sees where its files ended up.
+    settled, warnings = (0, []) if options.dry_run else settle_earlier_runs(root, options.trust_journals)
     folder = scan_folder(root, options.recursive)
-    check_writable_places(folder.root)  # a dry run says what the real run would: a linked cats/ is refused
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
-    summary = Summary(folder.root, threshold, options.dry_run, total=folder.total)
+    summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total)
     planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))
     decisions = (planner.decide(p) for p in predict(folder, classifier, options.jobs))
     # The first verdict before the lock and the journal: a model that cannot be used (it loads in the
@@ -78,7 +81,9 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     try:
         for item in items:
             if isinstance(item, Started):
-                summary.settled_runs, summary.warnings, summary.journal = item.settled_runs, item.warnings, item.journal
+                summary.settled_runs += item.settled_runs  # a run killed since the first settling
+                summary.warnings += [w for w in item.warnings if w not in summary.warnings]
+                summary.journal = item.journal
                 continue
             summary.records.append(item)
             if progress:
