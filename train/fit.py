@@ -375,8 +375,11 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
     net = _network(opts)
     data = training_set(opts, net, parts)
     head = fit_head(opts, data, validation_set(opts, net, parts))
-    validation = Chooser(opts, net, "realtrain_val", [(s.path, s.label) for s in parts.realtrain_val])
-    steps, history = fine_tune(opts, net, head, data, validation)
+    if opts.fine_tune_rounds:  # the validation folds' maps of every candidate view serve only to stop fine-tuning
+        validation = Chooser(opts, net, "realtrain_val", [(s.path, s.label) for s in parts.realtrain_val])
+        steps, history = fine_tune(opts, net, head, data, validation)
+    else:
+        steps, history = 0, []
     picked = choose_on_pool(opts, net, head, parts)
     view, weight = picked.choice.view, picked.choice.imagenet_weight
     set_real_photo_terms(head, weight)
