@@ -17,10 +17,12 @@ from pathlib import Path
 from catsort.errors import FileOpError, FolderError
 from catsort.fileops import (
     Journal,
+    JournalsSeen,
     RunStopped,
     check_folder,
     folder_lock,
     journal_paths,
+    journals_seen,
     os_reason,
     read_journals,
     settle_interrupted,
@@ -73,27 +75,30 @@ def _changed_since_scan(d: Decision) -> str | None:
     return None
 
 
-def settle_earlier_runs(root: Path, trust_journals: bool = False) -> tuple[int, list[str]]:
-    """Finish or roll back what interrupted runs left in ``root``, under its lock: (runs settled, warnings).
+def settle_earlier_runs(root: Path, trust_journals: bool = False) -> tuple[int, list[str], JournalsSeen | None]:
+    """Finish or roll back what interrupted runs left in ``root``, under its lock: (runs settled, warnings,
+    the journals as they were left, for :func:`apply_plan` to skip).
 
     Called before a scan: settling moves files, and a scan taken before it lists a photo at the
     place settling then moves it from, so the run would report it "vanished since the scan"
     (the kill -9 loop of tests/test_crash.py saw it about once in ten runs).
     """
     if not journal_paths(root):
-        return 0, []  # nothing to settle, and a folder catsort never ran in stays untouched (no lock file)
+        return 0, [], None  # nothing to settle, and a folder catsort never ran in stays untouched (no lock file)
     try:
         with folder_lock(root):
-            return settle_interrupted(root, trust_journals)
+            settled, warnings = settle_interrupted(root, trust_journals)
+            return settled, warnings, journals_seen(root)
     except OSError as exc:
         raise FolderError(f"{root}: cannot settle the undo journals there: {os_reason(exc)}") from None
 
 
 def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, cancel: threading.Event | None = None,
-               trust_journals: bool = False) -> Iterator[Started | Record]:
+               trust_journals: bool = False, settled: JournalsSeen | None = None) -> Iterator[Started | Record]:
     """Yield :class:`Started`, then one :class:`Record` per decision, until done or ``cancel`` is set.
 
     ``decisions`` may be a lazy stream (``--headless`` plans each photo as the model sees it).
+    ``settled``: the journals as :func:`settle_earlier_runs` left them; those unchanged are not read again.
     Stopping early (cancel, or closing the generator) finishes the current file and ends the
     journal cleanly; an exception settles the journal first. Either way the run can be undone.
 
@@ -104,10 +109,10 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
     done = 0
     try:
         with folder_lock(root):
-            settled, warnings = settle_interrupted(root, trust_journals)
+            count, warnings = settle_interrupted(root, trust_journals, settled)
             journal = Journal.start(root, "copy" if copy else "move")
             try:
-                yield Started(settled, warnings, journal.path)
+                yield Started(count, warnings, journal.path)
                 for d in decisions:
                     if cancel is not None and cancel.is_set():
                         break

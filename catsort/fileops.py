@@ -843,9 +843,31 @@ def settle_open(root: Path, states: list[JournalState]) -> int:
     return len(open_ones)
 
 
-def settle_interrupted(root: Path, trust: bool = False) -> tuple[int, list[str]]:
-    """Settle every trusted journal a killed run left open: (how many there were, lines for the untrusted)."""
-    states, warnings = read_journals(root, trust)
+JournalsSeen = dict[Path, tuple[int, int, int]]
+"""Each journal file's (size, mtime in ns, inode) when it was last read and settled."""
+
+
+def journals_seen(root: Path) -> JournalsSeen:
+    """What :func:`settle_interrupted` needs to know to skip the journals unchanged since this call."""
+    seen: JournalsSeen = {}
+    for path in journal_paths(root):
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue  # read again next time
+        seen[path] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return seen
+
+
+def settle_interrupted(root: Path, trust: bool = False, seen: JournalsSeen | None = None) -> tuple[int, list[str]]:
+    """Settle every trusted journal a killed run left open: (how many there were, lines for the untrusted).
+
+    ``seen`` (from :func:`journals_seen` after an earlier settle) leaves out the journals unchanged
+    since: they were read, settled and warned about then, and reading and checking every run the
+    folder ever had twice per run costs seconds in a folder with long history.
+    """
+    paths = None if seen is None else [p for p, sig in journals_seen(root).items() if seen.get(p) != sig]
+    states, warnings = read_journals(root, trust, paths)
     return settle_open(root, states), warnings
 
 

@@ -62,7 +62,7 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     root = check_folder(root)
     check_writable_places(root)  # a dry run says what the real run would: a linked cats/ is refused
     # An interrupted run is settled before the scan, so the scan sees where its files ended up.
-    settled, warnings = (0, []) if options.dry_run else settle_earlier_runs(root, options.trust_journals)
+    settled, warnings, seen = (0, [], None) if options.dry_run else settle_earlier_runs(root, options.trust_journals)
     folder = scan_folder(root, options.recursive)
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
     summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total)
@@ -77,12 +77,12 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     if options.dry_run:
         items = (preview(folder.root, d) for d in decisions)
     else:
-        items = apply_plan(folder.root, decisions, options.copy, trust_journals=options.trust_journals)
+        items = apply_plan(folder.root, decisions, options.copy, trust_journals=options.trust_journals, settled=seen)
     try:
         for item in items:
             if isinstance(item, Started):
                 summary.settled_runs += item.settled_runs  # a run killed since the first settling
-                summary.warnings += [w for w in item.warnings if w not in summary.warnings]
+                summary.warnings += item.warnings
                 summary.journal = item.journal
                 continue
             summary.records.append(item)

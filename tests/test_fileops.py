@@ -79,6 +79,29 @@ def test_next_run_settles_before_it_scans(tmp_path: Path, colour_model: Path, ca
     assert sorted(p.name for p in (tmp_path / "cats").iterdir()) == ["red_0.jpg", "red_1.jpg"]
 
 
+def test_a_run_reads_each_earlier_journal_once(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """Settling before the scan and again under the run's lock must not read and check the folder's history twice."""
+    from catsort import fileops
+    from catsort.cli import main
+
+    make_album(tmp_path, cats=2, dogs=1, others=1)
+    assert main(["--headless", str(tmp_path), "--model", str(colour_model), "-q"]) == 0
+    make_album(tmp_path / "more", cats=1, dogs=0, others=0)
+    (tmp_path / "more" / "red_0.jpg").rename(tmp_path / "new.jpg")
+    reads: list[Path] = []
+    real_read = fileops.JournalState.read
+
+    def counted(root: Path, path: Path, trust: bool = False) -> fileops.JournalState:
+        reads.append(path)
+        return real_read(root, path, trust)
+
+    monkeypatch.setattr(fileops.JournalState, "read", staticmethod(counted))
+    capsys.readouterr()
+    assert main(["--headless", str(tmp_path), "--model", str(colour_model), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["moved"] == 1
+    assert len(reads) == len(set(reads)) == 1, reads
+
+
 def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -> None:
     before, journal, src, dst = _move_announced(tmp_path)
     tmp = dst.with_name(f".catsort-{journal.id}-1.tmp")
