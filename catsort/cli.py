@@ -166,11 +166,10 @@ def _undo(args: argparse.Namespace) -> int:
         _print_undo(exc.summary, stopped=True)
         print(f"catsort: {exc}", file=sys.stderr)
         return EXIT_STOPPED
+    _print_undo(result, stopped=False)
     if result.runs == 0:
-        _print_undo(result, stopped=False)
         print(f"catsort: nothing to undo in {args.path}", file=sys.stderr)
         return EXIT_OK
-    _print_undo(result, stopped=False)
     return EXIT_SOME_FAILED if result.problems else EXIT_OK
 
 

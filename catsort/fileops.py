@@ -153,10 +153,8 @@ def _copy_verified(src: Path, dst: Path, tmp: Path) -> str:
 def _discard(path: Path) -> None:
     try:
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     except OSError:
-        pass  # the next settle removes it (temporary names are journaled)
+        pass  # gone already, or the next settle removes it (temporary names are journaled)
 
 
 # --- where catsort may write -------------------------------------------------------------------
@@ -440,9 +438,6 @@ class _LineFile:
     def fileno(self) -> int:
         assert self.fd is not None
         return self.fd
-
-    def flush(self) -> None:
-        pass
 
     def close(self) -> None:
         if self.fd is not None:
