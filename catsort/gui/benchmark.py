@@ -30,7 +30,7 @@ from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from catsort.gui.window import MainWindow
-from catsort.model import Classifier, ModelCard, shipped_card_path
+from catsort.model import Classifier
 from catsort.predict import predict, scan_folder
 
 
@@ -131,8 +131,10 @@ def main() -> int:
             target=make_photos, args=(folder, args.photos, tuple(int(v) for v in args.size.split("x"))))
         child.start()
         child.join()
-    classifier = Classifier(ModelCard.load(shipped_card_path()), threads=1)  # as --headless runs it
     window = MainWindow()
+    classifier = window.classifier  # the shipped model on one thread, as --headless runs it: one session, not two
+    if classifier is None:
+        raise SystemExit(f"catsort.gui.benchmark: {window.model_error}")
     window.show()
     print(f"{len(scan_folder(folder).files)} photos in {folder}")
     ratios = []

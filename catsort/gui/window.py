@@ -502,10 +502,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_batch(self, items: list) -> None:
         """Whatever a job reports, by kind: the scan's results, an apply's records, an undo's summary."""
-        predictions = [i for i in items if isinstance(i, Prediction)]
-        self.photos.add(predictions)
         self._apply_records.extend(i for i in items if isinstance(i, Record))
-        for item in items:
+        for item in items:  # a scan's FolderState comes first: its taken names then plan the predictions of the batch once
             if isinstance(item, ScanStarted):
                 self._scan_total = item.total
                 self.progress_bar.setRange(0, item.total)
@@ -516,6 +514,7 @@ class MainWindow(QMainWindow):
                 self.status.showMessage(" · ".join(item.warnings), 20000)
             elif isinstance(item, UndoSummary):
                 self._show_undone(item)
+        self.photos.add([i for i in items if isinstance(i, Prediction)])
         if self._job_kind == "undoing":
             return
         done = self.photos.rowCount() if self._job_kind == "scanning" else len(self._apply_records)
