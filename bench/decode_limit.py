@@ -4,8 +4,9 @@
     python bench/decode_limit.py --cost FOLDER CARD      -> CPU ms per photo on one core, by kind (JSON)
 
 Each photo is decoded the cheapest way that still gives the model what it needs: JPEG DCT scaling
-(``draft``) to the largest view, EXIF transpose, then one resize per view of the model card. Processes,
-not threads, so the GIL cannot hide in the baseline the app is judged against.
+(``draft``) to the largest view, EXIF transpose, then the app's own fit per view of the model card
+(``catsort.images.fit_views``: the fit is what the model needs, the decode is what the app could do
+better). Processes, not threads, so the GIL cannot hide in the baseline the app is judged against.
 """
 
 from __future__ import annotations
@@ -13,29 +14,22 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
-
-def views_of(card: Path) -> list[tuple[int, str]]:
-    raw = json.loads(card.read_text())
-    return [(int(v["size"]), str(v["resize"])) for v in raw["input"]["views"]]
+from catsort.images import View, fit_views
+from catsort.model import ModelCard
 
 
-def decode(path: str, views: list[tuple[int, str]]) -> int:
-    side = max(size for size, _ in views)
+def decode(path: str, views: Sequence[View]) -> int:
+    side = max(v.size for v in views)
     with Image.open(path) as img:
         img.draft("RGB", (side, side))
         img = ImageOps.exif_transpose(img.convert("RGB"))
-    for size, resize in views:
-        part = img
-        if resize == "centre":
-            s = min(img.size)
-            left, top = (img.width - s) // 2, (img.height - s) // 2
-            part = img.crop((left, top, left + s, top + s))
-        part.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=3.0).tobytes()
+    fit_views(img, views)
     return 1
 
 
@@ -44,7 +38,7 @@ def _photos(folder: Path) -> list[str]:
 
 
 def pool_rate(folder: Path, card: Path, jobs: int) -> float:
-    paths, views = _photos(folder), views_of(card)
+    paths, views = _photos(folder), ModelCard.load(card).views
     with ProcessPoolExecutor(jobs) as pool:
         list(pool.map(decode, paths[:jobs], [views] * jobs))  # workers started and warm before the clock
         start = time.perf_counter()
@@ -57,7 +51,7 @@ def cost(folder: Path, card: Path, sample: int = 40) -> dict[str, float]:
 
     Kinds are told by name: ``cam_*`` camera-like, ``up_*`` upscaled; anything else is ``other``.
     """
-    views, by_kind = views_of(card), {}
+    views, by_kind = ModelCard.load(card).views, {}
     paths = _photos(folder)
     step = max(1, len(paths) // sample)
     for path in paths[::step][:sample]:

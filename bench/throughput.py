@@ -43,6 +43,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -175,11 +176,17 @@ def linked_copies(source: Path, folder: Path, count: int) -> Path:
     return folder
 
 
-LAST_CPU = [0.0]
-"""CPU seconds (user + system, all threads) of the last child: what it cost, however busy the machine was."""
-LAST_LEFT = [float("nan")]
-"""Cores the last child had to itself on average: all of them less what every other process used meanwhile
-(the machine's busy time in /proc/stat, less the child's own CPU)."""
+class ChildRun(NamedTuple):
+    """One finished child process: its output, wall seconds, and what it cost and had."""
+
+    stdout: str
+    stderr: str
+    wall: float
+    cpu: float
+    """CPU seconds (user + system, all threads): what it cost, however busy the machine was."""
+    cores_left: float
+    """Cores it had to itself on average: all of them less what every other process used meanwhile
+    (the machine's busy time in /proc/stat, less the child's own CPU)."""
 
 
 def _machine_busy_seconds() -> float:
@@ -192,35 +199,34 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def child(args: list[str], cwd: Path = REPO, env_extra: dict[str, str] | None = None) -> tuple[str, str, float]:
-    """Run ``python ARGS`` in a fresh process (importing catsort from ``cwd``); return stdout, stderr, wall seconds."""
+def child(args: list[str], cwd: Path = REPO, env_extra: dict[str, str] | None = None) -> ChildRun:
+    """Run ``python ARGS`` in a fresh process (importing catsort from ``cwd``)."""
     env = {**os.environ, "PYTHONPATH": str(cwd), **(env_extra or {})}
     before, busy = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds()
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=cwd, env=env)
     wall = time.perf_counter() - start
     after, busy = resource.getrusage(resource.RUSAGE_CHILDREN), _machine_busy_seconds() - busy
-    LAST_CPU[0] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     cores = os.cpu_count() or 1
-    LAST_LEFT[0] = min(cores, max(0.0, cores - max(0.0, busy - LAST_CPU[0]) / wall))
     if proc.returncode not in (0, 1):  # 1: some files unreadable, still a complete run
         raise SystemExit(f"python {' '.join(args)[:200]} failed ({proc.returncode}): {proc.stderr[-800:]}")
-    return proc.stdout, proc.stderr, wall
+    return ChildRun(proc.stdout, proc.stderr, wall, cpu, min(cores, max(0.0, cores - max(0.0, busy - cpu) / wall)))
 
 
-def sort_dry_run(folder: Path, jobs: int | None, cwd: Path = REPO, extra: tuple[str, ...] = ()) -> tuple[int, float, float]:
-    """(files, wall seconds, peak RSS MB) of one ``catsort --headless --dry-run`` process (its CPU in LAST_CPU)."""
+def sort_dry_run(folder: Path, jobs: int | None, cwd: Path = REPO, extra: tuple[str, ...] = ()) -> tuple[int, float, ChildRun]:
+    """(files, peak RSS MB, the process) of one ``catsort --headless --dry-run``."""
     jobs_args = ["--jobs", str(jobs)] if jobs else []
-    out, err, wall = child(["-c", SORT, "--headless", str(folder), "--dry-run", "--json", "-q", *jobs_args, *extra], cwd)
-    peak_kb = int(err.rsplit("PEAK_KB", 1)[1].split()[0])
-    return json.loads(out)["files"], wall, peak_kb / 1024
+    run = child(["-c", SORT, "--headless", str(folder), "--dry-run", "--json", "-q", *jobs_args, *extra], cwd)
+    peak_kb = int(run.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
+    return json.loads(run.stdout)["files"], peak_kb / 1024, run
 
 
 def startup(folder: Path, cwd: Path = REPO, env_extra: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall, CPU) seconds of ``python -m catsort --headless --dry-run -q FOLDER`` in a fresh process, as a user
     runs it: interpreter, imports, model load, the verdicts, exit."""
-    wall = child(["-m", "catsort", "--headless", str(folder), "--dry-run", "-q"], cwd, env_extra)[2]
-    return wall, LAST_CPU[0]
+    run = child(["-m", "catsort", "--headless", str(folder), "--dry-run", "-q"], cwd, env_extra)
+    return run.wall, run.cpu
 
 
 def session_ready(cwd: Path = REPO) -> float:
@@ -228,7 +234,7 @@ def session_ready(cwd: Path = REPO) -> float:
     sha256 check, cached graph or optimisation), loaded in the main thread with nothing else to do, with
     the one thread OpenBLAS gets under the CLI."""
     spawned = time.time()
-    return float(child(["-c", SESSION_READY], cwd, {"OPENBLAS_NUM_THREADS": "1"})[0]) - spawned
+    return float(child(["-c", SESSION_READY], cwd, {"OPENBLAS_NUM_THREADS": "1"}).stdout) - spawned
 
 
 def loadavg() -> float:
@@ -297,8 +303,8 @@ def main() -> None:
     if not args.skip_throughput:
         phone = args.folder or make_photos(args.work / SET_NAME, args.files)
         decode_script = str(REPO / "bench" / "decode_limit.py")
-        costs = [json.loads(child([decode_script, "--cost", str(phone), str(card_path)])[0]) for _ in range(args.repeat)]
-        model_ms = [json.loads(child(["-c", MODEL_COST, str(card_path), str(phone)])[0]) for _ in range(args.repeat)]
+        costs = [json.loads(child([decode_script, "--cost", str(phone), str(card_path)]).stdout) for _ in range(args.repeat)]
+        model_ms = [json.loads(child(["-c", MODEL_COST, str(card_path), str(phone)]).stdout) for _ in range(args.repeat)]
         decode_ms = [c["all"] for c in costs]
         print(f"\n{phone}: decode CPU ms per photo, one core (draft, EXIF transpose, resize per view):")
         for kind in sorted(costs[0]):
@@ -311,12 +317,13 @@ def main() -> None:
         rows: dict[str, list[dict]] = {name: [] for name in versions}
         decode_fps, decode_left = [], []
         for r in range(args.repeat):
-            decode_fps.append(float(child([decode_script, str(phone), str(card_path), str(cores)])[0]))
-            decode_left.append(LAST_LEFT[0])
+            pool_run = child([decode_script, str(phone), str(card_path), str(cores)])
+            decode_fps.append(float(pool_run.stdout))
+            decode_left.append(pool_run.cores_left)
             for name, cwd in versions.items():
-                files, wall, rss = sort_dry_run(phone, args.jobs, cwd)
-                rows[name].append({"files": files, "fps": files / wall, "rss": rss, "load": loadavg(), "left": LAST_LEFT[0],
-                                   "cpu_ms": 1000 * LAST_CPU[0] / files, "busy": LAST_CPU[0] / wall / cores})
+                files, rss, run = sort_dry_run(phone, args.jobs, cwd)
+                rows[name].append({"files": files, "fps": files / run.wall, "rss": rss, "load": loadavg(), "left": run.cores_left,
+                                   "cpu_ms": 1000 * run.cpu / files, "busy": run.cpu / run.wall / cores})
             print(f"  run {r + 1}: decode-only {decode_fps[-1]:.1f} files/s ({decode_left[-1]:.2f} cores left by others), "
                   + ", ".join(f"{n} {rows[n][-1]['fps']:.1f} files/s ({rows[n][-1]['left']:.2f})" for n in versions)
                   + f" (load {loadavg():.1f})", flush=True)
@@ -354,7 +361,7 @@ def main() -> None:
             print(f"  this / against, run by run          {spread(ratio, '.2f')}")
     if args.memory:
         small = make_small(args.work / "small-500x375", 400)
-        rss = {n: sort_dry_run(linked_copies(small, args.work / f"links-{n}", n), args.jobs)[2] for n in (1_000, 20_000)}
+        rss = {n: sort_dry_run(linked_copies(small, args.work / f"links-{n}", n), args.jobs)[1] for n in (1_000, 20_000)}
         print(f"\nmemory: peak RSS {rss[1000]:.0f} MB at 1,000 files, {rss[20000]:.0f} MB at 20,000 files "
               f"(ratio {rss[20000] / rss[1000]:.2f})")
 
