@@ -344,6 +344,27 @@ def test_after_a_copy_the_copied_photos_leave_the_review_and_new_names_are_plann
     assert {d.name for d in window.photos.decisions() if d.folder == "cats"} >= {"red_0 (1).jpg"}
 
 
+def test_after_an_apply_what_stays_is_planned_once_with_the_names_it_left(qtbot, window: MainWindow, tmp_path: Path,
+                                                                         monkeypatch) -> None:
+    from catsort.plan import Planner
+
+    (tmp_path / "pics" / "sub").mkdir(parents=True)
+    for folder in (tmp_path / "pics", tmp_path / "pics" / "sub"):
+        photo((200, 40, 40)).save(folder / "red.jpg", quality=90)
+    scan(qtbot, window, tmp_path / "pics", recursive=True)
+    kept = next(r for r in range(window.photos.rowCount()) if window.photos.decision(r).path.parent.name == "sub")
+    window.photos.set_override([kept], "stay")
+    plans: list[int] = []
+    plan_all = Planner.plan_all
+    monkeypatch.setattr(Planner, "plan_all", lambda self, *a, **k: plans.append(1) or plan_all(self, *a, **k))
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert (tmp_path / "pics" / "cats" / "red.jpg").exists() and window.photos.rowCount() == 1
+    assert len(plans) == 1, "the photos left in the review are planned once after an apply"
+    window.photos.set_override([0], None)
+    assert window.photos.decision(0).name == "red (1).jpg", "planned with the names the apply left in cats/"
+
+
 def test_closing_during_a_scan_waits_for_it_to_stop(qtbot, window: MainWindow, tmp_path: Path) -> None:
     pics = many_photos(tmp_path / "many", 60)
     with qtbot.waitSignal(window.job_finished, timeout=60_000):

@@ -134,8 +134,12 @@ class PhotoModel(QAbstractListModel):
                 self._overrides[path] = override
         self._replan()
 
-    def remove_paths(self, paths: set[str]) -> None:
-        """Drop photos that are no longer where they were scanned (moved by an apply)."""
+    def remove_paths(self, paths: set[str], taken: Mapping[str, Iterable[str]] | None = None) -> None:
+        """Drop photos that are no longer where they were scanned (moved by an apply), and re-plan the
+        rest once, with the names the apply left in cats/ and dogs/ when the job read them (``taken``):
+        a :meth:`set_taken` first would plan every row only for this to plan them again."""
+        if taken is not None:
+            self._taken = taken
         self.beginResetModel()
         keep = [i for i, p in enumerate(self._predictions) if str(p.path) not in paths]
         self._predictions = [self._predictions[i] for i in keep]

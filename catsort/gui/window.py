@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         self._scan_total = 0
         self._scan_started = 0.0
         self._apply_records: list[Record] = []
+        self._taken_after_apply: dict[str, list[str]] | None = None
+        """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
         self._undoable = False
         self._job_failed = False
         self._close_when_done = False
@@ -509,7 +511,10 @@ class MainWindow(QMainWindow):
                 self.progress_bar.setRange(0, item.total)
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
-                self.photos.set_taken(item.taken)
+                if self._job_kind == "applying":  # planned once, with the moved photos gone, when it ends
+                    self._taken_after_apply = item.taken
+                else:
+                    self.photos.set_taken(item.taken)
             elif isinstance(item, Started) and item.warnings:
                 self.status.showMessage(" · ".join(item.warnings), 20000)
             elif isinstance(item, UndoSummary):
@@ -550,7 +555,8 @@ class MainWindow(QMainWindow):
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
             # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
-            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")})
+            taken, self._taken_after_apply = self._taken_after_apply, None
+            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")}, taken)
             self._set_state("review" if self.photos.rowCount() else "empty")
             if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
                 dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed)
