@@ -271,6 +271,35 @@ def test_preview_steps_through_the_shown_photos(qtbot, window: MainWindow, tmp_p
     assert preview._image.text() == "This file cannot be shown."
 
 
+def test_preview_converts_its_photo_once_and_only_rescales_on_resize(qtbot, window: MainWindow, tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    from PySide6.QtGui import QPixmap
+
+    photo((200, 40, 40), size=(1600, 1200)).save(tmp_path / "big.jpg", quality=90)
+    conversions: list[int] = []
+
+    class CountingPixmap(QPixmap):
+        @staticmethod
+        def fromImage(image, *args) -> QPixmap:  # noqa: N802 (Qt's name)
+            conversions.append(1)
+            return QPixmap.fromImage(image, *args)
+
+    monkeypatch.setattr(dialogs, "QPixmap", CountingPixmap)
+    preview = dialogs.Preview(window, [tmp_path / "big.jpg"], 0, lambda i: "")
+    qtbot.addWidget(preview)
+    preview.show()
+    qtbot.waitExposed(preview)
+
+    def fitted() -> bool:
+        room = preview._image.size() * preview.devicePixelRatioF()
+        return preview._image.pixmap().size() == preview._photo.size().scaled(room, Qt.AspectRatioMode.KeepAspectRatio)
+
+    for width in (700, 500, 800):
+        preview.resize(width, 600)
+        qtbot.waitUntil(fitted)
+    assert len(conversions) == 1, "a resize scales the pixmap it has, it does not convert the photo again"
+
+
 def test_summary_names_failures_and_offers_the_folders(qtbot, window: MainWindow, tmp_path: Path) -> None:
     from catsort.apply import Record
 

@@ -165,7 +165,8 @@ class Preview(QDialog):
         super().__init__(parent)
         self.setObjectName("previewDialog")
         self._paths, self._index, self._caption = paths, start, caption
-        self._photo: QImage | None = None
+        self._photo: QPixmap | None = None
+        """The photo as a pixmap, converted once per photo: a resize only scales it."""
         layout = QVBoxLayout(self)
         self._image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self._image.setMinimumSize(320, 240)
@@ -185,7 +186,8 @@ class Preview(QDialog):
     def step(self, by: int) -> None:
         self._index = max(0, min(len(self._paths) - 1, self._index + by))
         path = self._paths[self._index]
-        self._photo = _qimage(path, 1600)
+        image = _qimage(path, 1600)
+        self._photo = None if image is None else QPixmap.fromImage(image)
         self._show()
         self.setWindowTitle(path.name)
         self._text.setText(f"{self._index + 1} of {len(self._paths)} · {path.name} · {self._caption(self._index)}")
@@ -200,7 +202,7 @@ class Preview(QDialog):
             self._image.setText("This file cannot be shown.")
             return
         ratio = self.devicePixelRatioF()
-        pixmap = QPixmap.fromImage(self._photo).scaled(self._image.size() * ratio, Qt.AspectRatioMode.KeepAspectRatio,
-                                                       Qt.TransformationMode.SmoothTransformation)
+        pixmap = self._photo.scaled(self._image.size() * ratio, Qt.AspectRatioMode.KeepAspectRatio,
+                                    Qt.TransformationMode.SmoothTransformation)
         pixmap.setDevicePixelRatio(ratio)
         self._image.setPixmap(pixmap)
