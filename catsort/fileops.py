@@ -97,37 +97,47 @@ def _lstat(path: Path) -> os.stat_result | None:
 
 
 class _NoHardLinks(Exception):
+    """``link`` failed the way a filesystem without hard links fails it (``errno`` says how)."""
+
     def __init__(self, errno_: int) -> None:
         super().__init__(errno_)
         self.errno = errno_
 
 
-def _place(src: Path, dst: Path, hard_links: bool | None = None) -> None:
+def _place(src: Path, dst: Path) -> None:
     """Make the file at ``src`` appear at ``dst`` and disappear from ``src`` on one filesystem.
 
     Raises FileExistsError if ``dst`` is taken, and OSError(EXDEV) across filesystems. Where the
-    filesystem has no hard links it falls back to check-then-rename; ``hard_links=True`` raises
-    :class:`_NoHardLinks` instead (the caller journals more first), ``False`` goes straight to rename.
+    filesystem has no hard links it falls back to :func:`_rename_unless_taken`.
     """
     try:
-        if hard_links is False:
-            raise OSError(errno.EPERM, "no hard links")
+        _link_then_unlink(src, dst)
+    except _NoHardLinks:
+        _rename_unless_taken(src, dst)
+
+
+def _link_then_unlink(src: Path, dst: Path) -> None:
+    """:func:`_place` by hard link only: ``link`` refuses a taken ``dst`` (FileExistsError), so nothing is
+    overwritten. Raises :class:`_NoHardLinks` where the filesystem has none, for a move that must journal
+    more before it renames instead."""
+    try:
         os.link(src, dst, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno not in _NO_HARDLINKS:
-            raise
-        if hard_links:
+        if exc.errno in _NO_HARDLINKS:
             raise _NoHardLinks(exc.errno) from None
-        # Filesystems without hard links (FAT, some network shares): check, then rename.
-        if os.path.lexists(dst):
-            raise FileExistsError(errno.EEXIST, "destination exists", str(dst)) from None
-        os.rename(src, dst)
-        return
+        raise
     try:
         os.unlink(src)
     except OSError:
         os.unlink(dst)  # the original could not be removed (read-only folder): no second name left behind
         raise
+
+
+def _rename_unless_taken(src: Path, dst: Path) -> None:
+    """:func:`_place` on filesystems without hard links (FAT, some network shares): check, then rename."""
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
+    os.rename(src, dst)
 
 
 def _copy_verified(src: Path, dst: Path, tmp: Path) -> str:
@@ -612,7 +622,7 @@ class Journal:
                     self._rename_journaled(src, dst, seq)
                     return
                 try:
-                    _place(src, dst, hard_links=True)
+                    _link_then_unlink(src, dst)
                 except _NoHardLinks as exc:
                     if exc.errno != errno.EACCES:  # EACCES may be this folder's permissions, not the filesystem
                         self._no_links.add(st.st_dev)
@@ -635,7 +645,7 @@ class Journal:
         """A move where there are no hard links. A rename keeps no identity a later undo can trust
         (exFAT renumbers inodes when the stick is plugged in again): journal the sha256 first, as for a copy."""
         self.write({"seq": seq, "verified": file_sha256(src)}, sync=True)
-        _place(src, dst, hard_links=False)
+        _rename_unless_taken(src, dst)
 
     def _ensure_folder(self, folder: Path) -> None:
         st = _lstat(folder)

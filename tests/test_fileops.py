@@ -156,6 +156,41 @@ def test_cross_device_and_no_hardlink_filesystems(tmp_path: Path, monkeypatch, f
     assert tree_hashes(tmp_path) == before
 
 
+@pytest.mark.parametrize(("failure", "op"), [(errno.EPERM, "move"), (errno.EACCES, "move"), (errno.EPERM, "copy")])
+def test_without_hard_links_each_rename_comes_after_its_journaled_sha(tmp_path: Path, monkeypatch, failure: int, op: str) -> None:
+    """What reaches the disk where ``link`` fails: a move journals the photo's sha256, then renames it
+    (EPERM is the filesystem's: the second photo is not tried with ``link`` again; EACCES may be this
+    folder's, so it is); a copy renames its verified temporary file into place."""
+    make_album(tmp_path, cats=2, dogs=0, others=0)
+    events: list[tuple[str, ...]] = []
+    real_rename = os.rename
+
+    def link(src, dst, **kw):
+        events.append(("link", Path(dst).name))
+        raise OSError(failure, os.strerror(failure))
+
+    def rename(src, dst):
+        last = json.loads(journal.path.read_text().splitlines()[-1])
+        events.append(("rename", Path(src).name, Path(dst).name, f"journaled {sorted(set(last) - {'mac'})}"))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "rename", rename)
+    journal = Journal.start(tmp_path, op)
+    for name in ("red_0.jpg", "red_1.jpg"):
+        journal.transfer(tmp_path / name, tmp_path / "cats", op)
+    journal.close()
+    verified = "journaled ['seq', 'verified']"
+    if op == "copy":
+        expected = [("link", "red_0.jpg"), ("rename", f".catsort-{journal.id}-1.tmp", "red_0.jpg", verified),
+                    ("link", "red_1.jpg"), ("rename", f".catsort-{journal.id}-2.tmp", "red_1.jpg", verified)]
+    else:
+        expected = [("link", "red_0.jpg"), ("rename", "red_0.jpg", "red_0.jpg", verified),
+                    *([("link", "red_1.jpg")] if failure == errno.EACCES else []), ("rename", "red_1.jpg", "red_1.jpg", verified)]
+    assert events == expected
+    assert sorted(tree_hashes(tmp_path)) == (["cats/red_0.jpg", "cats/red_1.jpg"] + (["red_0.jpg", "red_1.jpg"] if op == "copy" else []))
+
+
 def test_vanished_file_is_an_error_and_the_run_goes_on(tmp_path: Path) -> None:
     make_album(tmp_path, cats=1, dogs=0, others=0)
     journal = Journal.start(tmp_path, "move")
