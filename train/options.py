@@ -25,10 +25,14 @@ class FitOptions:
     scratch_size: int = 64
     max_wrong: float = 0.005
     seed: int = 0
-    train_size: int = 224
+    train_view: str = "centre-224"
+    """How the training photos (and the validation splits that stop the MLP) are fitted to the network,
+    ``resize-size`` like ``views``; training at the inference view spares the MLP a shift between the two."""
     views: tuple[str, ...] = ("squash-224", "squash-240", "centre-224", "centre-240")
     """Candidates for the one view at inference, ``resize-size`` (``catsort.images.RESIZE_MODES``). 240 px
     is 43% of v1's 288 + 224 px pixels and measured 0.48x its compute: the budget is half."""
+    head_seeds: int = 5
+    """MLPs fitted with consecutive seeds and averaged (``train.model.average_heads``)."""
     fine_tune_rounds: int = 6
     steps_per_round: int = 300
     patience: int = 2
