@@ -38,20 +38,24 @@ def test_imagenet_head_knows_real_cats_and_dogs(backbone) -> None:
         assert np.isin(top, list(classes)).mean() >= 0.75, (label, top)
 
 
-def test_averaged_heads_are_the_mean_of_their_members_with_one_set_of_real_photo_terms() -> None:
-    """The shipped head is the mean of several MLPs; the ImageNet weight must reach every member, once."""
+def test_averaged_heads_fold_into_one_mlp_with_the_mean_of_their_logits() -> None:
+    """The shipped head is the mean of several MLPs, folded into one wider MLP: the same function."""
     from train.backbone import FEATURES
     from train.model import average_heads, build_head, set_real_photo_terms
 
     members = [build_head(name=f"head_{i}") for i in range(3)]
-    head = average_heads(members)
     rng = np.random.default_rng(0)
+    for m in members:  # trained-looking weights, not the zero-initialised biases
+        m.set_weights([rng.normal(scale=0.05, size=w.shape).astype("float32") for w in m.get_weights()])
+        set_real_photo_terms(m, 0.0)
     features, scores = rng.normal(size=(4, FEATURES)).astype("float32"), rng.normal(size=(4, 3)).astype("float32")
+    learned = np.mean([np.asarray(m([features, scores], training=False)) for m in members], axis=0)
+    head = average_heads(members)
+    assert head.get_layer("head_hidden").get_weights()[0].shape == (FEATURES, 3 * 192)
     set_real_photo_terms(head, 0.0)
-    learned = [np.asarray(m([features, scores], training=False)) for m in members]
-    np.testing.assert_allclose(np.asarray(head([features, scores], training=False)), np.mean(learned, axis=0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(head([features, scores], training=False)), learned, atol=1e-5)
     set_real_photo_terms(head, 0.75, pet_bias=0.5)
-    expected = np.mean(learned, axis=0) + 0.75 * scores + np.array([0.5, 0.5, 0.0])
+    expected = learned + 0.75 * scores + np.array([0.5, 0.5, 0.0])
     np.testing.assert_allclose(np.asarray(head([features, scores], training=False)), expected, atol=1e-5)
     assert average_heads(members[:1]) is members[0]
 

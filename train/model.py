@@ -30,23 +30,23 @@ def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4, name: 
 
 
 def average_heads(heads: list[keras.Model]) -> keras.Model:
-    """One head whose logits are the mean of ``heads``' logits (each fitted with its own seed).
+    """One MLP whose logits are the mean of ``heads``' logits (each fitted with its own seed).
 
     The seed alone moved v1's threshold from 0.80 to 0.93 (train/README.md); the mean of a few MLPs
-    removes that lottery for a fraction of a percent of the compute. With the same real-photo terms in
-    every member, the mean is mean(MLPs) + weight * ImageNet scores + bias, as for one head.
+    removes that lottery. The mean is folded into one MLP as wide as all of them together (hidden
+    layers side by side, output weights divided by their number), so the exported graph holds two
+    matrix products instead of two per member: the same function, and less for onnxruntime to
+    prepare at every start. The members' real-photo terms must be zero (as while fitting).
     """
     if len(heads) == 1:
         return heads[0]
-    features = keras.Input((FEATURES,), name="features")
-    scores = keras.Input((3,), name="imagenet_scores")
-    return keras.Model([features, scores], layers.Average(name="logits")([h([features, scores]) for h in heads]), name="head")
-
-
-def _real_photo_terms(head: keras.Model) -> list[layers.Layer]:
-    """The head's real-photo term layers: its own, or every member's of an :func:`average_heads` head."""
-    own = [layer for layer in head.layers if layer.name == "real_photo_terms"]
-    return own or [t for member in head.layers if isinstance(member, keras.Model) for t in _real_photo_terms(member)]
+    hidden = [h.get_layer("head_hidden").get_weights() for h in heads]
+    logits = [h.get_layer("head_logits").get_weights() for h in heads]
+    merged = build_head(hidden=sum(w.shape[1] for w, _ in hidden))
+    merged.get_layer("head_hidden").set_weights([np.concatenate([w for w, _ in hidden], axis=1), np.concatenate([b for _, b in hidden])])
+    merged.get_layer("head_logits").set_weights([np.concatenate([w for w, _ in logits], axis=0) / len(heads),
+                                                 np.mean([b for _, b in logits], axis=0)])
+    return merged
 
 
 def set_real_photo_terms(head: keras.Model, weight: float, pet_bias: float = 0.0) -> None:
@@ -55,8 +55,7 @@ def set_real_photo_terms(head: keras.Model, weight: float, pet_bias: float = 0.0
     Both are zero while the MLP is fitted, so it learns the training data on its own.
     """
     bias = np.array([pet_bias, pet_bias, 0.0], dtype="float32")
-    for terms in _real_photo_terms(head):
-        terms.set_weights([np.eye(3, dtype="float32") * weight, bias])
+    head.get_layer("real_photo_terms").set_weights([np.eye(3, dtype="float32") * weight, bias])
 
 
 def assemble(backbone: keras.Model, head: keras.Model, size: int) -> keras.Model:
