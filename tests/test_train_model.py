@@ -43,7 +43,7 @@ def test_averaged_heads_fold_into_one_mlp_with_the_mean_of_their_logits() -> Non
     from train.backbone import FEATURES
     from train.model import average_heads, build_head, set_real_photo_terms
 
-    members = [build_head(name=f"head_{i}") for i in range(3)]
+    members = [build_head() for _ in range(3)]
     rng = np.random.default_rng(0)
     for m in members:  # trained-looking weights, not the zero-initialised biases
         m.set_weights([rng.normal(scale=0.05, size=w.shape).astype("float32") for w in m.get_weights()])

@@ -145,7 +145,7 @@ def cached_maps(opts: FitOptions, net: Network, name: str, paths: list[Path], si
     from train.augment import NATURAL_ASPECT
     from train.features import extract
 
-    cache = opts.out / (f"maps_{name}_{size}.npz" if resize == "squash" else f"maps_{name}_{resize}_{size}.npz")
+    cache = opts.out / f"maps_{name}_{_cache_suffix(size, resize)}.npz"
     if not cache.exists():
         maps, ok = extract(net.bottom_onnx, paths, size, n_aug, seed=opts.seed, aspect=aspect or NATURAL_ASPECT, resize=resize)
         np.savez(cache, maps=maps, ok=ok)
@@ -165,11 +165,15 @@ def pooled(top: keras.Model, maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(features), np.concatenate(scores)
 
 
-def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
-    """Squashed 180 px views (wide aspect jitter) and real photos' views (more copies, weighted), stacked."""
+def _cache_suffix(size: int, resize: str) -> str:
+    """How a run folder's cached arrays name their view (squashed ones keep the names older runs gave them)."""
+    return f"{size}" if resize == "squash" else f"{resize}_{size}"
+
+
+def training_set(opts: FitOptions, net: Network, parts: Parts, view: View) -> TrainSet:
+    """Squashed 180 px views (wide aspect jitter) and real photos' views (more copies, weighted), fitted by ``view``, stacked."""
     from train.augment import SQUASHED_ASPECT
 
-    view = parse_view(opts.train_view)
     groups = [(cached_maps(opts, net, "train", [s.path for s in parts.train], view.size, opts.aug_views, SQUASHED_ASPECT, view.resize),
                parts.train, 1.0)]
     if parts.realtrain_train:
@@ -181,7 +185,7 @@ def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
         ys.append(np.repeat(_label_ids(samples)[ok], maps.shape[1]))
         ws.append(np.full(len(xs[-1]), weight, dtype=np.float32))
     x = np.concatenate(xs)
-    cache = opts.out / ("pooled_frozen_train_" + ("" if view.resize == "squash" else view.resize + "_") + f"{view.size}.npz")
+    cache = opts.out / f"pooled_frozen_train_{_cache_suffix(view.size, view.resize)}.npz"
     if cache.exists():
         d = np.load(cache)
         features, teacher = d["features"], d["teacher"]
@@ -191,9 +195,8 @@ def training_set(opts: FitOptions, net: Network, parts: Parts) -> TrainSet:
     return TrainSet(x, np.concatenate(ys), np.concatenate(ws), features, teacher)
 
 
-def validation_set(opts: FitOptions, net: Network, parts: Parts) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+def validation_set(opts: FitOptions, net: Network, parts: Parts, view: View) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """([features, scores], labels, weights) of the PetImages + other validation split and realtrain validation folds."""
-    view = parse_view(opts.train_view)
     feats, scores, ys, ws = [], [], [], []
     for name, samples, weight in (("val", parts.val, 1.0), ("realtrain_val", parts.realtrain_val, opts.realtrain_weight)):
         if not samples:
@@ -207,12 +210,12 @@ def validation_set(opts: FitOptions, net: Network, parts: Parts) -> tuple[list[n
     return [np.concatenate(feats), np.concatenate(scores)], np.concatenate(ys), np.concatenate(ws)
 
 
-def fit_head(opts: FitOptions, data: TrainSet, validation: tuple, seed: int | None = None, name: str = "head") -> keras.Model:
+def fit_head(opts: FitOptions, data: TrainSet, validation: tuple, seed: int) -> keras.Model:
     """The MLP on frozen pooled features (the ImageNet part held at zero while it fits)."""
     from train.model import build_head
 
-    keras.utils.set_random_seed(opts.seed if seed is None else seed)
-    head = build_head(name=name)
+    keras.utils.set_random_seed(seed)
+    head = build_head()
     head.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                  weighted_metrics=["accuracy"])
     head.fit(
@@ -226,7 +229,7 @@ def fit_heads(opts: FitOptions, data: TrainSet, validation: tuple) -> keras.Mode
     """``opts.head_seeds`` MLPs (seeds ``opts.seed``, ``opts.seed + 1``, ...) averaged into one head."""
     from train.model import average_heads
 
-    return average_heads([fit_head(opts, data, validation, opts.seed + i, f"head_{i}") for i in range(opts.head_seeds)])
+    return average_heads([fit_head(opts, data, validation, opts.seed + i) for i in range(opts.head_seeds)])
 
 
 class Chooser:
@@ -381,9 +384,10 @@ def nested_report(opts: FitOptions, net: Network, head: keras.Model, parts: Part
 def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, list[View]]:
     from train.model import assemble, set_real_photo_terms
 
+    train_view = parse_view(opts.train_view)
     net = _network(opts)
-    data = training_set(opts, net, parts)
-    head = fit_heads(opts, data, validation_set(opts, net, parts))
+    data = training_set(opts, net, parts, train_view)
+    head = fit_heads(opts, data, validation_set(opts, net, parts, train_view))
     if opts.fine_tune_rounds:  # the validation folds' maps of every candidate view serve only to stop fine-tuning
         validation = Chooser(opts, net, "realtrain_val", [(s.path, s.label) for s in parts.realtrain_val])
         steps, history = fine_tune(opts, net, head, data, validation)
@@ -397,11 +401,11 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
             f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
             f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})" if steps else "frozen"),
         "head": ("MLP" if opts.head_seeds == 1 else f"mean of {opts.head_seeds} MLPs (seeds {opts.seed}-{opts.seed + opts.head_seeds - 1}, "
-                 f"folded into one of {192 * opts.head_seeds} units)")
+                 f"folded into one of {head.get_layer('head_hidden').units} units)")
         + f" (192 ReLU each, dropout 0.5) on pooled features + {weight} x the ImageNet head's log probability of its "
         "likeliest cat breed, dog breed and other class (same view) + the calibration's bias on cat and dog",
         "views": f"one: {_describe(view)} (v1 ran two: squashed 288 px + centre 224 px)",
-        "training_view": f"{opts.train_view}: {_describe(parse_view(opts.train_view))}, after augmentation",
+        "training_view": f"{opts.train_view}: {_describe(train_view)}, after augmentation",
         "inference_view": view_key(view),
         "imagenet_branch_weight": weight,
         "fine_tuning": history,

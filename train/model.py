@@ -18,7 +18,7 @@ from keras import layers
 from train.backbone import FEATURES, imagenet_pet_scores
 
 
-def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4, name: str = "head") -> keras.Model:
+def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4) -> keras.Model:
     features = keras.Input((FEATURES,), name="features")
     scores = keras.Input((3,), name="imagenet_scores")
     x = layers.Dropout(dropout, name="head_dropout_in")(features)
@@ -26,7 +26,7 @@ def build_head(hidden: int = 192, dropout: float = 0.5, l2: float = 1e-4, name: 
     x = layers.Dropout(dropout, name="head_dropout_hidden")(x)
     learned = layers.Dense(3, name="head_logits")(x)
     prior = layers.Dense(3, kernel_initializer="zeros", trainable=False, name="real_photo_terms")(scores)
-    return keras.Model([features, scores], layers.Add(name="logits")([learned, prior]), name=name)
+    return keras.Model([features, scores], layers.Add(name="logits")([learned, prior]), name="head")
 
 
 def average_heads(heads: list[keras.Model]) -> keras.Model:
