@@ -110,3 +110,18 @@ def tree_hashes(folder: Path) -> dict[str, str]:
         if p.is_file() and not any(part.startswith(".") for part in rel.parts):
             out[rel.as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def intent_line(journal, seq: int, src: Path, dst: Path) -> None:
+    """Journal the move of ``src`` to ``dst`` as ``apply_plan`` does (fsynced), without doing it."""
+    st = os.lstat(src)
+    journal.write(
+        {"seq": seq, "op": "move", "src": journal.rel(src), "dst": journal.rel(dst), "size": st.st_size,
+         "ino": st.st_ino, "dev": st.st_dev, "tmp": journal.rel(dst.with_name(f".catsort-{journal.id}-{seq}.tmp"))},
+        sync=True,
+    )
+
+
+def crashed(journal) -> None:
+    """Leave ``journal`` open, with no end record, as a kill -9 does."""
+    journal._file.close()

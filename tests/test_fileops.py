@@ -8,24 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import RED, make_album, photo, tree_hashes
+from conftest import RED, crashed, intent_line, make_album, photo, tree_hashes
 
 from catsort.apply import undo_runs
 from catsort.fileops import FileOpError, FolderBusyError, Journal, folder_lock, read_journals, settle_interrupted
 from catsort.layout import NAME_MAX_BYTES, candidate_names
-
-
-def _intent_line(journal: Journal, seq: int, src: Path, dst: Path) -> None:
-    st = os.lstat(src)
-    journal.write(
-        {"seq": seq, "op": "move", "src": journal.rel(src), "dst": journal.rel(dst), "size": st.st_size,
-         "ino": st.st_ino, "dev": st.st_dev, "tmp": journal.rel(dst.with_name(f".catsort-{journal.id}-{seq}.tmp"))},
-        sync=True,
-    )
-
-
-def _crashed(journal: Journal) -> None:
-    journal._file.close()  # no end record, as after kill -9
 
 
 def _move_announced(folder: Path) -> tuple[dict[str, str], Journal, Path, Path]:
@@ -34,13 +21,13 @@ def _move_announced(folder: Path) -> tuple[dict[str, str], Journal, Path, Path]:
     journal = Journal.start(folder, "move")
     (folder / "cats").mkdir()
     src, dst = folder / "red_0.jpg", folder / "cats" / "red_0.jpg"
-    _intent_line(journal, 1, src, dst)
+    intent_line(journal, 1, src, dst)
     return before, journal, src, dst
 
 
 def test_crash_after_journal_before_move(tmp_path: Path) -> None:
     before, journal, _, _ = _move_announced(tmp_path)
-    _crashed(journal)
+    crashed(journal)
     assert settle_interrupted(tmp_path) == (1, [])
     assert tree_hashes(tmp_path) == before
     assert settle_interrupted(tmp_path) == (0, [])
@@ -51,7 +38,7 @@ def test_crash_after_journal_before_move(tmp_path: Path) -> None:
 def test_crash_between_link_and_unlink(tmp_path: Path) -> None:
     before, journal, src, dst = _move_announced(tmp_path)
     os.link(src, dst)
-    _crashed(journal)
+    crashed(journal)
     settle_interrupted(tmp_path)
     assert not src.exists() and dst.exists(), "the move is finished, not duplicated"
     result = undo_runs(tmp_path)
@@ -70,7 +57,7 @@ def test_next_run_settles_before_it_scans(tmp_path: Path, colour_model: Path, ca
     _, journal, src, dst = _move_announced(tmp_path)
     make_album(tmp_path, cats=2, dogs=1, others=1)  # the same red_0.jpg and a few more
     os.link(src, dst)
-    _crashed(journal)
+    crashed(journal)
     capsys.readouterr()
     code = main(["--headless", str(tmp_path), "--model", str(colour_model), "--json"])
     summary = json.loads(capsys.readouterr().out)
@@ -106,7 +93,7 @@ def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -
     before, journal, src, dst = _move_announced(tmp_path)
     tmp = dst.with_name(f".catsort-{journal.id}-1.tmp")
     tmp.write_bytes(src.read_bytes()[:100])
-    _crashed(journal)
+    crashed(journal)
     settle_interrupted(tmp_path)
     assert not tmp.exists() and not dst.exists() and tree_hashes(tmp_path) == before
 
@@ -117,7 +104,7 @@ def test_crash_after_verified_cross_device_copy(tmp_path: Path) -> None:
     import hashlib
 
     journal.write({"seq": 1, "verified": hashlib.sha256(src.read_bytes()).hexdigest()}, sync=True)
-    _crashed(journal)
+    crashed(journal)
     settle_interrupted(tmp_path)
     assert not src.exists() and dst.exists()
     undo_runs(tmp_path)
@@ -128,7 +115,7 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
     before = make_album(tmp_path, cats=1, dogs=0, others=0)
     journal = Journal.start(tmp_path, "move")
     journal._file.write('{"seq": 1, "op": "mo')
-    _crashed(journal)
+    crashed(journal)
     settle_interrupted(tmp_path)
     assert tree_hashes(tmp_path) == before and read_journals(tmp_path)[0][0].ended
 
@@ -222,7 +209,7 @@ def test_empty_runs_leave_nothing_to_undo(tmp_path: Path) -> None:
     journal.close()
     Journal.start(tmp_path, "move").close()  # a run that moved nothing
     Journal.start(tmp_path, "move").abort()  # interrupted before its first move
-    _crashed(Journal.start(tmp_path, "move"))  # killed before its first move
+    crashed(Journal.start(tmp_path, "move"))  # killed before its first move
     assert settle_interrupted(tmp_path) == (1, [])
     result = undo_runs(tmp_path)  # must undo the run that moved something, not an empty one
     assert (result.runs, result.restored) == (1, 1)

@@ -6,6 +6,7 @@ that ships: the worker thread, the core's predict/plan/apply, the journal.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,11 +16,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import photo, shared, tree_hashes, write_colour_model  # noqa: E402
+from conftest import crashed, intent_line, make_album, photo, shared, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from catsort.cli import main as cli_main  # noqa: E402
-from catsort.fileops import folder_lock  # noqa: E402
+from catsort.fileops import Journal, folder_lock  # noqa: E402
 from catsort.gui import dialogs  # noqa: E402
 from catsort.gui.window import MainWindow  # noqa: E402
 
@@ -169,6 +170,36 @@ def test_undo_after_the_app_was_closed_and_reopened(qtbot, windows, tmp_path: Pa
     with qtbot.waitSignal(w.job_finished, timeout=60_000):
         w.undo()
     assert tree_hashes(tmp_path / "pics") == before
+
+
+def test_a_run_killed_mid_move_is_settled_before_the_review_lists_the_folder(qtbot, window: MainWindow, tmp_path: Path,
+                                                                             dialog_log) -> None:
+    """A sort killed between the two names of a move: the scan finishes that move first, as headless does.
+
+    Listed before settling, red_0.jpg showed in the review at its old place and the apply then found
+    it "vanished since the scan"; and Undo must still put it back.
+    """
+    pics = tmp_path / "pics"
+    before = make_album(pics, cats=2, dogs=1, others=1)
+    journal = Journal.start(pics, "move")
+    (pics / "cats").mkdir()
+    src, dst = pics / "red_0.jpg", pics / "cats" / "red_0.jpg"
+    intent_line(journal, 1, src, dst)
+    os.link(src, dst)
+    crashed(journal)
+    scan(qtbot, window, pics)
+    assert not src.exists() and dst.exists()
+    assert sorted(d.path.name for d in window.photos.decisions()) == ["blue_0.jpg", "green_0.jpg", "red_1.jpg"]
+    assert "an interrupted sort was settled first" in window.status.currentMessage()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert dialog_log[-1] == ("summary", "2 False"), "red_1 and blue_0 moved; red_0 is not a third, vanished, record"
+    assert sorted(p.name for p in (pics / "cats").iterdir()) == ["red_0.jpg", "red_1.jpg"]
+    for _ in range(2):  # this apply, then the interrupted run: settled, it is undone like any other
+        with qtbot.waitSignal(window.job_finished, timeout=60_000):
+            window.undo()
+        qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
+    assert tree_hashes(pics) == before
 
 
 def test_cancel_mid_scan_changes_nothing_and_the_window_stays_usable(qtbot, window: MainWindow, tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from catsort import __version__
-from catsort.apply import Record, Started, UndoSummary, apply_plan, last_undoable_run, undo_runs
+from catsort.apply import Record, Started, UndoSummary, apply_plan, last_undoable_run, settle_earlier_runs, undo_runs
 from catsort.classify import Prediction
 from catsort.errors import CatsortError, FolderBusyError, FolderError
 from catsort.fileops import check_folder, check_writable_places
@@ -62,9 +62,11 @@ RECENT_MAX = 8
 
 
 class ScanStarted(NamedTuple):
-    """The scan job's first item: how many entries it will report."""
+    """The scan job's first item: how many entries it will report, and what settling earlier runs did."""
 
     total: int
+    settled_runs: int
+    warnings: list[str]
 
 
 class FolderState(NamedTuple):
@@ -129,6 +131,8 @@ class MainWindow(QMainWindow):
         self._job_kind = ""
         self._scan_total = 0
         self._scan_started = 0.0
+        self._settled_note = ""
+        """What the scan's settling of interrupted runs did, for its closing status line ("" if nothing)."""
         self._apply_records: list[Record] = []
         self._taken_after_apply: dict[str, list[str]] | None = None
         """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
@@ -472,16 +476,19 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{root.name} — catsort")
         self.photos.clear()
         QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
-        self._scan_total, self._scan_started = 0, time.monotonic()
+        self._scan_total, self._scan_started, self._settled_note = 0, time.monotonic(), ""
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
 
         def job(cancel: threading.Event) -> Iterator[object]:
             check_writable_places(root)  # a linked cats/ is said before the review, not after it
+            # As headless does: a run killed mid-sort is finished or rolled back before the listing, so the
+            # review shows each of its photos where it now is (not at a place an apply would find it gone from).
+            settled, warnings, _ = settle_earlier_runs(root)
             scan = scan_folder(root, recursive)
             yield folder_state(root)
-            yield ScanStarted(scan.total)
+            yield ScanStarted(scan.total, settled, warnings)
             yield from predict(scan, classifier, thumbnail_size=size, cancel=cancel)
 
         self._start("scanning", job)
@@ -509,6 +516,7 @@ class MainWindow(QMainWindow):
             if isinstance(item, ScanStarted):
                 self._scan_total = item.total
                 self.progress_bar.setRange(0, item.total)
+                self._settled_note = _settled_note(item.settled_runs, item.warnings)
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
                 if self._job_kind == "applying":  # planned once, with the moved photos gone, when it ends
@@ -548,9 +556,10 @@ class MainWindow(QMainWindow):
             if completed and self._scan_total == 0:
                 dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
                     "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
-            stopped = " (stopped: nothing was changed)" if self._job_failed else " (cancelled: nothing was changed)"
+            nothing = "" if self._settled_note else ": nothing was changed"
+            stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
             self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
-                                    + ("" if completed else stopped), 15000)
+                                    + ("" if completed else stopped) + self._settled_note, 30000 if self._settled_note else 15000)
             self._set_state("review" if n else "empty")
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
@@ -658,6 +667,15 @@ class MainWindow(QMainWindow):
 
 def folder_name(folder: Path | None) -> str:
     return str(folder) if folder else "this folder"
+
+
+def _settled_note(runs: int, warnings: list[str]) -> str:
+    """The status line's account of interrupted runs settled before a scan ("" if there were none)."""
+    note = ""
+    if runs:
+        what = "an interrupted sort was" if runs == 1 else f"{runs} interrupted sorts were"
+        note = f" · {what} settled first: each photo is at its old or its new place, and Undo puts them back"
+    return note + "".join(f" · {w}" for w in warnings)
 
 
 def _duration(seconds: float) -> str:
