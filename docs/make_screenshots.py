@@ -1,5 +1,6 @@
 """Save the window's screenshots (empty, scanning, review, confirmation, after apply) to docs/screenshots/.
 
+    pip install scikit-image   # the sample photos; not a dependency of the app or its tests
     QT_QPA_PLATFORM=offscreen python docs/make_screenshots.py
 
 The photos shown are scikit-image's bundled sample photos (public domain / CC0, see
