@@ -425,6 +425,23 @@ def test_after_an_apply_what_stays_is_planned_once_with_the_names_it_left(qtbot,
     assert window.photos.decision(0).name == "red (1).jpg", "planned with the names the apply left in cats/"
 
 
+def test_an_undo_plans_the_folder_once_in_the_rescan_that_follows(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    from catsort.plan import Planner
+
+    before = album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    plans: list[int] = []
+    plan_all = Planner.plan_all
+    monkeypatch.setattr(Planner, "plan_all", lambda self, *a, **k: plans.append(1) or plan_all(self, *a, **k))
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
+    assert tree_hashes(tmp_path / "pics") == before and window.photos.rowCount() == 10
+    assert len(plans) == 1, "the undo's folder state is not planned into rows the rescan then drops"
+
+
 def test_closing_during_a_scan_waits_for_it_to_stop(qtbot, window: MainWindow, tmp_path: Path) -> None:
     pics = many_photos(tmp_path / "many", 60)
     with qtbot.waitSignal(window.job_finished, timeout=60_000):

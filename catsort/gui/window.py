@@ -521,7 +521,7 @@ class MainWindow(QMainWindow):
                 self._undoable = item.undoable
                 if self._job_kind == "applying":  # planned once, with the moved photos gone, when it ends
                     self._taken_after_apply = item.taken
-                else:
+                elif self._job_kind == "scanning":  # after an undo the rescan plans afresh: no re-plan here
                     self.photos.set_taken(item.taken)
             elif isinstance(item, Started) and item.warnings:
                 self.status.showMessage(" · ".join(item.warnings), 20000)
