@@ -131,8 +131,8 @@ class MainWindow(QMainWindow):
         self._job_kind = ""
         self._scan_total = 0
         self._scan_started = 0.0
-        self._settled_note = ""
-        """What the scan's settling of interrupted runs did, for its closing status line ("" if nothing)."""
+        self._settled: tuple[int, list[str]] = (0, [])
+        """What the scan's settling of interrupted runs did (runs settled, warnings), for its closing status line."""
         self._apply_records: list[Record] = []
         self._taken_after_apply: dict[str, list[str]] | None = None
         """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{root.name} — catsort")
         self.photos.clear()
         QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
-        self._scan_total, self._scan_started, self._settled_note = 0, time.monotonic(), ""
+        self._scan_total, self._scan_started, self._settled = 0, time.monotonic(), (0, [])
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
@@ -516,7 +516,7 @@ class MainWindow(QMainWindow):
             if isinstance(item, ScanStarted):
                 self._scan_total = item.total
                 self.progress_bar.setRange(0, item.total)
-                self._settled_note = _settled_note(item.settled_runs, item.warnings)
+                self._settled = (item.settled_runs, item.warnings)
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
                 if self._job_kind == "applying":  # planned once, with the moved photos gone, when it ends
@@ -556,10 +556,11 @@ class MainWindow(QMainWindow):
             if completed and self._scan_total == 0:
                 dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
                     "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
-            nothing = "" if self._settled_note else ": nothing was changed"
+            note = _settled_note(*self._settled)
+            nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
             self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
-                                    + ("" if completed else stopped) + self._settled_note, 30000 if self._settled_note else 15000)
+                                    + ("" if completed else stopped) + note, 30000 if note else 15000)
             self._set_state("review" if n else "empty")
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
