@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from catsort.fileops import Journal
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The key that signs undo journals: a test run never creates one in the user's own config folder.
 os.environ["CATSORT_CONFIG_DIR"] = tempfile.mkdtemp(prefix="catsort-test-config-")
@@ -112,7 +114,7 @@ def tree_hashes(folder: Path) -> dict[str, str]:
     return out
 
 
-def intent_line(journal, seq: int, src: Path, dst: Path) -> None:
+def intent_line(journal: Journal, seq: int, src: Path, dst: Path) -> None:
     """Journal the move of ``src`` to ``dst`` as ``apply_plan`` does (fsynced), without doing it."""
     st = os.lstat(src)
     journal.write(
@@ -122,6 +124,17 @@ def intent_line(journal, seq: int, src: Path, dst: Path) -> None:
     )
 
 
-def crashed(journal) -> None:
+def move_announced(folder: Path, cats: int = 1, dogs: int = 0, others: int = 0) -> tuple[dict[str, str], Journal, Path, Path]:
+    """An album (see :func:`make_album`) whose first cat's move is journaled (and fsynced) but not yet carried out:
+    (the album's hashes, the open journal, the photo, its destination)."""
+    before = make_album(folder, cats, dogs, others)
+    journal = Journal.start(folder, "move")
+    (folder / "cats").mkdir()
+    src, dst = folder / "red_0.jpg", folder / "cats" / "red_0.jpg"
+    intent_line(journal, 1, src, dst)
+    return before, journal, src, dst
+
+
+def crashed(journal: Journal) -> None:
     """Leave ``journal`` open, with no end record, as a kill -9 does."""
     journal._file.close()

@@ -8,25 +8,15 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import RED, crashed, intent_line, make_album, photo, tree_hashes
+from conftest import RED, crashed, make_album, move_announced, photo, tree_hashes
 
 from catsort.apply import undo_runs
 from catsort.fileops import FileOpError, FolderBusyError, Journal, folder_lock, read_journals, settle_interrupted
 from catsort.layout import NAME_MAX_BYTES, candidate_names
 
 
-def _move_announced(folder: Path) -> tuple[dict[str, str], Journal, Path, Path]:
-    """An album whose first cat's move is journaled (and fsynced) but not yet carried out."""
-    before = make_album(folder, cats=1, dogs=0, others=0)
-    journal = Journal.start(folder, "move")
-    (folder / "cats").mkdir()
-    src, dst = folder / "red_0.jpg", folder / "cats" / "red_0.jpg"
-    intent_line(journal, 1, src, dst)
-    return before, journal, src, dst
-
-
 def test_crash_after_journal_before_move(tmp_path: Path) -> None:
-    before, journal, _, _ = _move_announced(tmp_path)
+    before, journal, _, _ = move_announced(tmp_path)
     crashed(journal)
     assert settle_interrupted(tmp_path) == (1, [])
     assert tree_hashes(tmp_path) == before
@@ -36,7 +26,7 @@ def test_crash_after_journal_before_move(tmp_path: Path) -> None:
 
 
 def test_crash_between_link_and_unlink(tmp_path: Path) -> None:
-    before, journal, src, dst = _move_announced(tmp_path)
+    before, journal, src, dst = move_announced(tmp_path)
     os.link(src, dst)
     crashed(journal)
     settle_interrupted(tmp_path)
@@ -54,7 +44,7 @@ def test_next_run_settles_before_it_scans(tmp_path: Path, colour_model: Path, ca
     """
     from catsort.cli import main
 
-    _, journal, src, dst = _move_announced(tmp_path)
+    _, journal, src, dst = move_announced(tmp_path)
     make_album(tmp_path, cats=2, dogs=1, others=1)  # the same red_0.jpg and a few more
     os.link(src, dst)
     crashed(journal)
@@ -90,7 +80,7 @@ def test_a_run_reads_each_earlier_journal_once(tmp_path: Path, colour_model: Pat
 
 
 def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -> None:
-    before, journal, src, dst = _move_announced(tmp_path)
+    before, journal, src, dst = move_announced(tmp_path)
     tmp = dst.with_name(f".catsort-{journal.id}-1.tmp")
     tmp.write_bytes(src.read_bytes()[:100])
     crashed(journal)
@@ -99,7 +89,7 @@ def test_crash_during_cross_device_copy_leaves_no_partial_file(tmp_path: Path) -
 
 
 def test_crash_after_verified_cross_device_copy(tmp_path: Path) -> None:
-    before, journal, src, dst = _move_announced(tmp_path)
+    before, journal, src, dst = move_announced(tmp_path)
     dst.write_bytes(src.read_bytes())  # a separate inode, as on another device
     import hashlib
 

@@ -16,11 +16,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import crashed, intent_line, make_album, photo, shared, tree_hashes, write_colour_model  # noqa: E402
+from conftest import crashed, move_announced, photo, shared, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from catsort.cli import main as cli_main  # noqa: E402
-from catsort.fileops import Journal, folder_lock  # noqa: E402
+from catsort.fileops import folder_lock  # noqa: E402
 from catsort.gui import dialogs  # noqa: E402
 from catsort.gui.window import MainWindow  # noqa: E402
 
@@ -180,11 +180,7 @@ def test_a_run_killed_mid_move_is_settled_before_the_review_lists_the_folder(qtb
     it "vanished since the scan"; and Undo must still put it back.
     """
     pics = tmp_path / "pics"
-    before = make_album(pics, cats=2, dogs=1, others=1)
-    journal = Journal.start(pics, "move")
-    (pics / "cats").mkdir()
-    src, dst = pics / "red_0.jpg", pics / "cats" / "red_0.jpg"
-    intent_line(journal, 1, src, dst)
+    before, journal, src, dst = move_announced(pics, cats=2, dogs=1, others=1)
     os.link(src, dst)
     crashed(journal)
     scan(qtbot, window, pics)
