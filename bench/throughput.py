@@ -66,14 +66,16 @@ from catsort.images import load_views, stack_views
 from catsort.model import Classifier, ModelCard
 card = ModelCard.load(Path(sys.argv[1]))
 files = sorted(p for p in Path(sys.argv[2]).iterdir() if p.suffix == ".jpg")[:32]
-inputs = stack_views([load_views(p, card.views) for p in files], card.views)
 classifier = Classifier(card, threads=1)
-classifier.logits({name: x[:8] for name, x in inputs.items()})
+# A checkout from before the second look (--against) has neither decoded_views nor looked_logits.
+photos = [load_views(p, getattr(card, "decoded_views", card.views)) for p in files]
+run = getattr(classifier, "looked_logits", None) or (lambda batch: classifier.logits(stack_views(batch, card.views)))
+run(photos[:8])
 best = []
 for _ in range(3):
     start = time.process_time()
     for i in range(0, len(files), 8):
-        classifier.logits({name: x[i : i + 8] for name, x in inputs.items()})
+        run(photos[i : i + 8])
     best.append(1000 * (time.process_time() - start) / len(files))
 print(json.dumps(sorted(best)[1]))
 """
@@ -266,7 +268,8 @@ def main() -> None:
     card_path = shipped_card_path()
     card = ModelCard.load(card_path)
     cores = os.cpu_count() or 1
-    print(f"model {card.identity}: inputs {', '.join(f'{v.size} px {v.resize}' for v in card.views)}")
+    look = f"; second look {card.second_look.view.size} px {card.second_look.view.resize} below {card.second_look.below}" if card.second_look else ""
+    print(f"model {card.identity}: inputs {', '.join(f'{v.size} px {v.resize}' for v in card.views)}{look}")
     print(f"cpu: {cores} cores, int8 {int8_isa()}; load average at start {loadavg():.1f}")
     versions = {"this": REPO, **({"against": args.against.resolve()} if args.against else {})}
     for cwd in versions.values():

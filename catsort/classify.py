@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catsort.images import ImageError, View, encode_thumbnail, fit_views, open_image, stack_views
+from catsort.images import ImageError, View, encode_thumbnail, fit_views, open_image
 from catsort.model import Classifier, ModelCard, calibrated_probabilities
 
 
@@ -74,8 +74,8 @@ class BackgroundClassifier:
         assert self._classifier is not None
         return self._classifier
 
-    def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
-        return self.wait().logits(inputs)
+    def looked_logits(self, photos: Sequence[tuple[np.ndarray, ...]]) -> np.ndarray:
+        return self.wait().looked_logits(photos)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return calibrated_probabilities(logits, self.card.temperature)
@@ -116,7 +116,7 @@ def _classify_batch(paths: list[Path], classifier: Classifier, views: tuple[View
     good = [d for d in decoded if not isinstance(d, str)]
     probs = logits = None
     if good:
-        logits = classifier.logits(stack_views([d.pixels for d in good], views))
+        logits = classifier.looked_logits([d.pixels for d in good])
         probs = classifier.probabilities(logits)
     out, k = [], 0
     for path, d in zip(paths, decoded, strict=True):
@@ -145,7 +145,7 @@ def classify_files(
     more than there are workers are in flight, so memory stays flat and the workers never wait.
     """
     jobs = jobs or default_jobs()
-    views = classifier.card.views
+    views = classifier.card.decoded_views
     in_flight_limit = jobs + 2
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="classify")
     pending: deque[Future] = deque()

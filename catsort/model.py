@@ -27,13 +27,14 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from catsort.checksum import file_sha256
 from catsort.errors import ModelError
-from catsort.images import RESIZE_MODES, View
+from catsort.images import RESIZE_MODES, View, stack_views
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,6 +51,12 @@ class ModelCard:
     temperature: float
     threshold: float
     raw: dict
+    second_look: SecondLook | None = None
+
+    @property
+    def decoded_views(self) -> tuple[View, ...]:
+        """Every view a photo is fitted to once decoded: the first look's, then the second look's if any."""
+        return self.views + ((self.second_look.view,) if self.second_look else ())
 
     @property
     def name(self) -> str:
@@ -73,6 +80,7 @@ class ModelCard:
                 temperature=float(raw["calibration"]["temperature"]),
                 threshold=float(raw["calibration"]["threshold"]),
                 raw=raw,
+                second_look=_second_look(raw["input"].get("second_look")),
             )
         except OSError as exc:
             raise ModelError(f"{card_path}: cannot read model card: {exc.strerror or exc}") from None
@@ -85,12 +93,46 @@ class ModelCard:
             raise ModelError(f"{card_path}: labels must be cat, dog and other, got {list(card.labels)}")
         if not card.views:
             raise ModelError(f"{card_path}: the card names no input view")
-        for view in card.views:
+        for view in card.decoded_views:
             if view.resize not in RESIZE_MODES:
                 raise ModelError(f"{card_path}: unsupported resize mode {view.resize!r} for input {view.name!r}")
         if not card.temperature > 0.0:
             raise ModelError(f"{card_path}: temperature must be positive")
+        if card.second_look and (len(card.views) != 1 or card.second_look.view.name != card.views[0].name):
+            raise ModelError(f"{card_path}: a second look needs a one-view model and names that view's input")
         return card
+
+
+@dataclass(frozen=True)
+class SecondLook:
+    """A larger view of the photos whose first look is unsure, averaged with it (a cascade).
+
+    The first look decides most photos at a small cost; where its calibrated top probability is below
+    ``below``, the same graph also runs on ``view`` (which needs an input of free size), and the two
+    logits are averaged. The card's calibration was fitted on that averaged output, gate included:
+    see train/README.md, "the second look".
+    """
+
+    view: View
+    below: float
+
+
+def _second_look(raw: dict | None) -> SecondLook | None:
+    if raw is None:
+        return None
+    return SecondLook(View(str(raw["name"]), int(raw["size"]), str(raw["resize"])), float(raw["below"]))
+
+
+def needs_second_look(logits: np.ndarray, temperature: float, below: float) -> np.ndarray:
+    """Which photos' first-look logits (pet bias included) are unsure enough for a second look."""
+    return calibrated_probabilities(logits, temperature).max(axis=-1) < below
+
+
+def merge_second_look(first: np.ndarray, second: np.ndarray, looked: np.ndarray) -> np.ndarray:
+    """``first`` with the rows in ``looked`` replaced by their mean with ``second`` (the looked rows' logits, in order)."""
+    merged = first.copy()
+    merged[looked] = (first[looked] + second) / 2
+    return merged
 
 
 def shipped_card_path() -> Path:
@@ -303,6 +345,10 @@ class Classifier:
         wanted = {v.name for v in card.views}
         if names != wanted:
             raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(names)} are not the card's views {sorted(wanted)}")
+        if card.second_look:
+            side = self._session.get_inputs()[0].shape[1]
+            if isinstance(side, int) and side != card.second_look.view.size:
+                raise ModelError(f"{card.onnx_path}: its input is fixed at {side} px; the card's second look needs any size")
 
     def _cached_session(self, ort: Any, threads: int | None, check: _Sha256Check) -> Any | None:
         """A session from the cached optimised graph (written first if missing or unusable), or None."""
@@ -358,6 +404,22 @@ class Classifier:
     def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """A batch per card view, by name (see ``images.stack_views``) -> uncalibrated logits ``float32[n, labels]``."""
         return self._session.run(None, inputs)[0]
+
+    def looked_logits(self, photos: Sequence[tuple[np.ndarray, ...]]) -> np.ndarray:
+        """Photos fitted to the card's :attr:`~ModelCard.decoded_views` -> logits as the card decides them.
+
+        The first look runs on every photo; the second look, if the card has one, on the unsure ones only.
+        """
+        card = self.card
+        first = self.logits(stack_views([photo[: len(card.views)] for photo in photos], card.views))
+        if card.second_look is None:
+            return first
+        looked = needs_second_look(first, card.temperature, card.second_look.below)
+        if not looked.any():
+            return first
+        second = self.logits(stack_views([photo[-1:] for photo, unsure in zip(photos, looked, strict=True) if unsure],
+                                         (card.second_look.view,)))
+        return merge_second_look(first, second, looked)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return calibrated_probabilities(logits, self.card.temperature)

@@ -229,3 +229,24 @@ def test_a_model_that_fails_to_load_in_the_background_raises_its_error(tmp_path:
     paths = _album_with_bad_files(tmp_path / "pics", 4)
     with pytest.raises(ModelError, match="does not match its card"):
         list(classify_files(paths, BackgroundClassifier(ModelCard.load(bad))))
+
+
+@pytest.mark.parametrize("look, error", [
+    ({"name": "pixels", "size": 48, "resize": "centre", "below": 0.9}, "its input is fixed at 32 px"),
+    ({"name": "other", "size": 32, "resize": "centre", "below": 0.9}, "names that view's input"),
+    ({"name": "pixels", "size": 48, "resize": "fisheye", "below": 0.9}, "unsupported resize mode 'fisheye'"),
+])
+def test_a_second_look_the_model_cannot_take_is_refused_in_one_line(tmp_path: Path, colour_model: Path, look: dict, error: str) -> None:
+    import json
+
+    from catsort.errors import ModelError
+    from catsort.model import Classifier, ModelCard
+
+    card = json.loads(colour_model.read_text())
+    card["input"]["second_look"] = look
+    (tmp_path / "colour.onnx").write_bytes(colour_model.with_suffix(".onnx").read_bytes())
+    path = tmp_path / "look.json"
+    path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=error) as caught:
+        Classifier(ModelCard.load(path))
+    assert "\n" not in str(caught.value)

@@ -82,7 +82,7 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
                       realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2, steps_per_round=2,
                       head_seeds=2)
     card = run(opts)
-    assert card["name"] == f"catsort-{backbone}-v4"
+    assert card["name"] == f"catsort-{backbone}-v5"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert card["training_data"]["skipped"] == {"unreadable": 1}
     splits = card["training_data"]["splits"]
@@ -114,4 +114,35 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     assert card["quantization"]["mean_abs_probability_change"] < 0.1
     preds = list(classify_files(sorted((tmp_path / "real").rglob("*.jpg")), Classifier(loaded)))
     assert all(p.probabilities is not None and abs(sum(p.probabilities) - 1) < 1e-6 for p in preds)
+    if backbone != "scratch":
+        second = card["model"]["second_look"]
+        assert {"none", "centre-288 below 0.9"} <= set(second["candidates"]) and second["chosen"] in second["candidates"]
+        assert len(second["nested"]["chosen_per_fold"]) == 5
+        assert ("second_look" in card["input"]) == (second["chosen"] != "none")
+        _app_second_look_is_the_cascade_train_calibrates(loaded, sorted((tmp_path / "real").rglob("*.jpg")))
     assert json.loads((tmp_path / "run" / "model.json").read_text())["labels"] == ["cat", "dog", "other"]
+
+
+def _app_second_look_is_the_cascade_train_calibrates(card, paths: list[Path]) -> None:
+    """The app's gate and mean (classify_files with a card's second look) are what train.calibrate.Looks fits on."""
+    from dataclasses import replace
+
+    from catsort.classify import classify_files
+    from catsort.images import View, load_views, stack_views
+    from catsort.model import Classifier, SecondLook, calibrated_probabilities
+    from train.calibrate import Looks
+
+    first_card, wide = replace(card, second_look=None), View("pixels", 256, "centre")
+    plain = Classifier(first_card)
+    first = plain.logits(stack_views([load_views(p, first_card.views) for p in paths], first_card.views))
+    second = plain.logits(stack_views([load_views(p, [wide]) for p in paths], [wide]))
+    top = calibrated_probabilities(first, card.temperature).max(axis=1)
+    gate = float(np.median(top)) + 1e-9
+    looked = top < gate
+    assert looked.any() and (~looked).any()
+    cascade = replace(card, second_look=SecondLook(wide, gate))
+    got = np.array([p.logits for p in classify_files(paths, Classifier(cascade))])
+    # the pet bias is inside the graph, so train's bias term is 0 here
+    np.testing.assert_allclose(got, Looks(first, second, gate).logits(card.temperature, 0.0), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got[~looked], first[~looked], rtol=0, atol=1e-5)
+    assert np.abs(got[looked] - first[looked]).max() > 1e-3

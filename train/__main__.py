@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     fit.add_argument("--train-view", default=FitOptions.train_view, metavar="RESIZE-SIZE",
                      help="how training photos are fitted to the network, e.g. centre-224 (as --views)")
+    fit.add_argument(
+        "--second-views", nargs="*", default=list(FitOptions.second_views), metavar="RESIZE-SIZE",
+        help="candidates for a second look where the first is unsure (none given: one look), chosen with its gate "
+        f"({', '.join(map(str, FitOptions.gates))}) on the same photos, adding at most {FitOptions.second_look_budget} of the first look's compute",
+    )
     fit.add_argument("--head-seeds", type=int, default=FitOptions.head_seeds, help="MLPs fitted with consecutive seeds and averaged")
     fit.add_argument(
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         run(FitOptions(
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
-            views=tuple(args.views), train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
+            views=tuple(args.views), second_views=tuple(args.second_views), train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
         ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate
@@ -88,8 +93,9 @@ def ship_run(run: Path, baseline: Path | None, assets: Path, photos: Path, plots
         card["baseline"] = {"model": base["model"], "metrics": base["metrics"], "command": base["command"], "calibration": base["calibration"]}
     elif previous.is_file() and "baseline" in (old := json.loads(previous.read_text())):
         card["baseline"] = old["baseline"]
-        card["baseline"].setdefault("note", "kept from the previous card: measured on the data and splits of "
-                                    f"{old.get('name')} (before realtrain), not re-run for this model")
+        same = old.get("training_data", {}).get("fingerprint") == card.get("training_data", {}).get("fingerprint")
+        card["baseline"]["note"] = (f"kept from the previous card ({old.get('name')}), not re-run for this model: measured on "
+                                    + ("the same data and splits (same data fingerprint)" if same else "that card's data and splits"))
     from train.targets import reached
 
     card["targets_reached"] = reached(card)

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import beta
 
+from catsort.model import merge_second_look, needs_second_look
 from train import metrics
 
 PET = np.array([1.0, 1.0, 0.0])
@@ -44,19 +45,68 @@ def wrong_upper_bound(wrong: int, moved: int, confidence: float = 0.95) -> float
     return 1.0 if wrong >= moved else float(beta.ppf(confidence, wrong + 1, moved - wrong))
 
 
-def fit(logits: np.ndarray, labels: np.ndarray, squashed: tuple[np.ndarray, np.ndarray] | None, max_wrong: float) -> Calibration:
+@dataclass(frozen=True)
+class Looks:
+    """Logits of the first look at every photo and, for a cascade, of the second look and its gate.
+
+    Which photos get the second look depends on the calibration (the gate compares the calibrated top
+    probability with ``below``, as the app does), so a calibration is fitted on :meth:`logits` of its
+    own making, and every report scores the cascade with the calibration that gated it.
+    """
+
+    first: np.ndarray
+    second: np.ndarray | None = None
+    below: float = 0.0
+
+    def logits(self, temperature: float, pet_bias: float) -> np.ndarray:
+        """The logits (pet bias not included) the app would act on, with this calibration."""
+        if self.second is None:
+            return self.first
+        looked = needs_second_look(self.first + pet_bias * PET, temperature, self.below)
+        return merge_second_look(self.first, self.second[looked], looked)
+
+    def subset(self, sel: np.ndarray) -> Looks:
+        return Looks(self.first[sel], None if self.second is None else self.second[sel], self.below)
+
+    def looked_share(self, cal: Calibration) -> float:
+        """Share of these photos that get the second look under ``cal``."""
+        if self.second is None:
+            return 0.0
+        return float(needs_second_look(self.first + cal.pet_bias * PET, cal.temperature, self.below).mean())
+
+
+LogitsOrLooks = np.ndarray | Looks
+GATE_REFITS = 3
+"""Temperature and bias are refitted on the cascade's output this many times, each with the gate the last fit set."""
+
+
+def _looks(x: LogitsOrLooks) -> Looks:
+    return x if isinstance(x, Looks) else Looks(x)
+
+
+def fit_likelihood(looks: LogitsOrLooks, labels: np.ndarray) -> tuple[float, float]:
+    """Temperature and pet bias by likelihood; for a cascade, on the output its own gate makes."""
+    looks = _looks(looks)
+    temperature, bias = metrics.fit_temperature_and_pet_bias(looks.first, labels)
+    for _ in range(GATE_REFITS if looks.second is not None else 0):
+        temperature, bias = metrics.fit_temperature_and_pet_bias(looks.logits(temperature, bias), labels)
+    return temperature, bias
+
+
+def fit(logits: LogitsOrLooks, labels: np.ndarray, squashed: tuple[LogitsOrLooks, np.ndarray] | None, max_wrong: float) -> Calibration:
     """Temperature and pet bias by likelihood on real photos, then the lowest safe threshold.
 
     The threshold is :func:`metrics.pick_threshold` on the real photos (counted and expected share of
     wrong moves), raised if needed until the counted share on the squashed photos stays <= ``max_wrong``
-    too from there up.
+    too from there up. A cascade's threshold is picked on the output of the gate as it ships.
     """
-    temperature, bias = metrics.fit_temperature_and_pet_bias(logits, labels)
+    looks = _looks(logits)
+    temperature, bias = fit_likelihood(looks, labels)
     cal = Calibration(temperature, bias, 0.5)
-    threshold = metrics.pick_threshold(cal.probabilities(logits), labels, max_wrong)
+    threshold = metrics.pick_threshold(cal.probabilities(looks.logits(temperature, bias)), labels, max_wrong)
     if squashed is not None:
-        s_logits, s_labels = squashed
-        probs = cal.probabilities(s_logits)
+        s_looks, s_labels = _looks(squashed[0]), squashed[1]
+        probs = cal.probabilities(s_looks.logits(temperature, bias))
         candidates = np.round(np.arange(0.50, 0.9995, 0.005), 4)
         ok = [metrics.at_threshold(probs, s_labels, t)["wrong_among_moved"] <= max_wrong for t in candidates]
         floor = next((float(t) for i, t in enumerate(candidates) if all(ok[i:])), float(candidates[-1]))
@@ -64,27 +114,34 @@ def fit(logits: np.ndarray, labels: np.ndarray, squashed: tuple[np.ndarray, np.n
     return Calibration(temperature, bias, float(threshold))
 
 
-def cross_fitted_probabilities(logits: np.ndarray, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
+def calibrated(looks: LogitsOrLooks, cal: Calibration) -> np.ndarray:
+    """Probabilities of ``looks`` under ``cal``, the gate included."""
+    return cal.probabilities(_looks(looks).logits(cal.temperature, cal.pet_bias))
+
+
+def cross_fitted_probabilities(logits: LogitsOrLooks, labels: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Each fold's probabilities with a temperature and pet bias fitted on the other folds (likelihood only, no threshold)."""
+    looks = _looks(logits)
     probs = np.zeros((len(labels), 3))
     for k in np.unique(folds):
         held = folds == k
-        temperature, bias = metrics.fit_temperature_and_pet_bias(logits[~held], labels[~held])
-        probs[held] = metrics.softmax(logits[held] + bias * PET, temperature)
+        temperature, bias = fit_likelihood(looks.subset(~held), labels[~held])
+        probs[held] = calibrated(looks.subset(held), Calibration(temperature, bias, 0.5))
     return probs
 
 
 def cross_fit(
-    logits: np.ndarray, labels: np.ndarray, folds: np.ndarray, squashed: tuple[np.ndarray, np.ndarray] | None, max_wrong: float
+    logits: LogitsOrLooks, labels: np.ndarray, folds: np.ndarray, squashed: tuple[LogitsOrLooks, np.ndarray] | None, max_wrong: float
 ) -> tuple[np.ndarray, np.ndarray, list[Calibration]]:
     """(out-of-fold probabilities, each photo's out-of-fold threshold, the per-fold calibrations)."""
+    looks = _looks(logits)
     probs = np.zeros((len(labels), 3))
     thresholds = np.zeros(len(labels))
     fitted = []
     for k in np.unique(folds):
         held = folds == k
-        cal = fit(logits[~held], labels[~held], squashed, max_wrong)
-        probs[held] = cal.probabilities(logits[held])
+        cal = fit(looks.subset(~held), labels[~held], squashed, max_wrong)
+        probs[held] = calibrated(looks.subset(held), cal)
         thresholds[held] = cal.threshold
         fitted.append(cal)
     return probs, thresholds, fitted

@@ -7,9 +7,10 @@ interrupted run resumes where it stopped. What is chosen on which data (the card
 - realtrain folds 4-6 (validation) choose how long to fine-tune, and with the PetImages + other
   validation split stop the MLP's epochs;
 - all of ``real/`` plus realtrain folds 0-3 (held out), the pool, choose the view and the ImageNet
-  weight and fit temperature, pet bias and threshold. It is reported only out of fold: cross-fitted
-  for the calibration (``train.calibrate``), nested for the view and weight (:func:`nested_report`);
-  the PetImages + other test split only reports.
+  weight, then the second look (:func:`choose_second_look`), and fit temperature, pet bias and
+  threshold. It is reported only out of fold: cross-fitted for the calibration (``train.calibrate``),
+  nested for the view and weight (:func:`nested_report`) and for the second look; the PetImages +
+  other test split only reports.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from catsort.checksum import file_sha256
 from catsort.images import RESIZE_MODES, View, load_image
-from catsort.model import ModelCard
+from catsort.model import ModelCard, SecondLook
 from train import calibrate, metrics
 from train.data import REALTRAIN_ROLES, Sample, clean_and_split, labelled_files, realtrain_role
 from train.evaluate import evaluate_files, plot, plot_misplaced, predict_logits
@@ -416,7 +417,7 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
             "realtrain": f"{len(parts.realtrain_train)} photos x (1 + {opts.realtrain_aug_views} augmented; crop aspect 0.75-1.33), weight {opts.realtrain_weight}",
         },
     }
-    return assemble(net.backbone, head, view.size), info, [view]
+    return assemble(net.backbone, head), info, [view]
 
 
 def _describe(view: View) -> str:
@@ -488,7 +489,7 @@ class Pool(NamedTuple):
     """The calibration pool: real/ and the held-out realtrain folds, with their cross-fitting folds."""
 
     paths: list[Path]
-    logits: np.ndarray
+    looks: calibrate.Looks
     labels: np.ndarray
     domain: np.ndarray
     folds: np.ndarray
@@ -499,24 +500,101 @@ def calibration_pool(opts: FitOptions, onnx_path: Path, views: list[View], parts
     domain_of = {p: "real" for p, _ in parts.real} | {s.path: "realtrain_heldout" for s in parts.realtrain_heldout}
     paths, logits, labels = _logits(onnx_path, views, files)
     folds = np.array([calibrate.fold_of(file_sha256(p), opts.calibration_folds) for p in paths])
-    return Pool(paths, logits, labels, np.array([domain_of[p] for p in paths]), folds)
+    return Pool(paths, calibrate.Looks(logits), labels, np.array([domain_of[p] for p in paths]), folds)
+
+
+class SecondLookChoice(NamedTuple):
+    """The second look chosen on the pool (``None``: the first look alone), and the card's record of the choice."""
+
+    look: SecondLook | None
+    record: dict
+
+
+def choose_second_look(opts: FitOptions, onnx_path: Path, first: View, pool: Pool, squashed: tuple[calibrate.Looks, np.ndarray],
+                       val_files: list[tuple[Path, str]]) -> tuple[SecondLookChoice, Pool, tuple[calibrate.Looks, np.ndarray]]:
+    """The second view and gate (or none) with the lowest cross-fitted NLL on the pool, within the compute budget.
+
+    Every candidate is scored exactly as it would ship: the int8 graph through the app's loader, the gate
+    set by each fold's own calibration. Its cost is the share of the pool's non-pets it looks at twice
+    (a folder of mostly non-pet photos), times the second view's pixels over the first's. The choice is
+    reported nested too: made again without each fold, then that fold decided.
+    Returns the choice, and the pool and squashed split with the chosen looks.
+    """
+    candidates: dict[SecondLook | None, tuple[calibrate.Looks, calibrate.Looks]] = {None: (pool.looks, squashed[0])}
+    for text in opts.second_views:
+        view = parse_view(text)
+        paths, second, _ = _logits(onnx_path, [view], list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=True)))
+        val_paths, val_second, _ = _logits(onnx_path, [view], val_files)
+        if paths != pool.paths or len(val_second) != len(squashed[1]):
+            raise SystemExit(f"the second view {text} decoded other photos than the first")
+        for gate in opts.gates:
+            candidates[SecondLook(view, gate)] = (calibrate.Looks(pool.looks.first, second, gate),
+                                                  calibrate.Looks(squashed[0].first, val_second, gate))
+    non_pets = pool.labels == metrics.OTHER
+
+    def scored(within: np.ndarray) -> dict[SecondLook | None, dict]:
+        table = {}
+        for look, (looks, _) in candidates.items():
+            mine, labels = looks.subset(within), pool.labels[within]
+            probs = calibrate.cross_fitted_probabilities(mine, labels, pool.folds[within])
+            share = mine.subset(non_pets[within]).looked_share(calibrate.fit(mine, labels, None, opts.max_wrong))
+            cost = share * (look.view.size / first.size) ** 2 if look else 0.0
+            table[look] = {"nll": round(metrics.nll(probs, labels), 5), "non_pets_looked_twice": round(share, 4), "added_compute": round(cost, 4)}
+        return table
+
+    def best(table: dict[SecondLook | None, dict]) -> SecondLook | None:
+        return min((look for look, row in table.items() if row["added_compute"] <= opts.second_look_budget), key=lambda look: table[look]["nll"])
+
+    table = scored(np.ones(len(pool.labels), bool))
+    chosen = best(table)
+    dest = np.full(len(pool.labels), metrics.OTHER)
+    per_fold = []
+    for k in np.unique(pool.folds):
+        inner = pool.folds != k
+        look = best(scored(inner))
+        looks, sq_looks = candidates[look]
+        cal = calibrate.fit(looks.subset(inner), pool.labels[inner], (sq_looks, squashed[1]), opts.max_wrong)
+        dest[~inner] = calibrate.decide(calibrate.calibrated(looks.subset(~inner), cal), np.full((~inner).sum(), cal.threshold))
+        per_fold.append({"fold": int(k), "second_look": _look_key(look), "threshold": round(cal.threshold, 3)})
+    log.info("second look chosen on the pool: %s (%s)", _look_key(chosen), table[chosen])
+    record = {
+        "method": "candidates scored on the pool by cross-fitted NLL (int8 graph, the app's loader, each fold's gate set by its own "
+        f"calibration); added compute = non-pets looked at twice x the second view's pixels over the first's, at most {opts.second_look_budget}",
+        "chosen": _look_key(chosen),
+        "candidates": {_look_key(look): row for look, row in table.items()},
+        "nested": {
+            "method": "per fold: second look, temperature, pet bias and threshold chosen on the other folds, then the fold decided "
+            "(the first view and ImageNet weight as chosen on the whole pool)",
+            "chosen_per_fold": per_fold,
+            "pooled": calibrate.outcome(dest, pool.labels),
+            **{name: calibrate.outcome(dest[pool.domain == name], pool.labels[pool.domain == name]) for name in ("real", "realtrain_heldout")},
+        },
+    }
+    looks, sq_looks = candidates[chosen]
+    return SecondLookChoice(chosen, record), pool._replace(looks=looks), (sq_looks, squashed[1])
+
+
+def _look_key(look: SecondLook | None) -> str:
+    return f"{view_key(look.view)} below {look.below}" if look else "none"
 
 
 def _kind(path: Path) -> str:
     return path.parent.name if path.parent.parent.name == "other" else path.parent.name
 
 
-def cross_fitted_report(opts: FitOptions, pool: Pool, squashed: tuple[np.ndarray, np.ndarray], shipped: calibrate.Calibration) -> dict:
+def cross_fitted_report(opts: FitOptions, pool: Pool, squashed: tuple[calibrate.Looks, np.ndarray], shipped: calibrate.Calibration) -> dict:
     """Out-of-fold figures, pooled and per domain, plus plots and the contact sheet of what goes wrong."""
     from train.evaluate import misplaced_files
 
-    probs, thresholds, per_fold = calibrate.cross_fit(pool.logits, pool.labels, pool.folds, squashed, opts.max_wrong)
+    probs, thresholds, per_fold = calibrate.cross_fit(pool.looks, pool.labels, pool.folds, squashed, opts.max_wrong)
     dest = calibrate.decide(probs, thresholds)
     report = {
         "method": f"{opts.calibration_folds} folds by content hash; each fold scored with temperature, pet bias and threshold "
-        "fitted on the other folds (+ the PetImages + other validation split for the threshold's squashed-photo check)",
+        "fitted on the other folds (+ the PetImages + other validation split for the threshold's squashed-photo check), "
+        "the second look's gate set by that fold's calibration",
         "pooled": calibrate.outcome(dest, pool.labels),
         "per_fold_calibration": [calibrate.as_dict(c) for c in per_fold],
+        "looked_twice_by_fold": [round(pool.looks.subset(pool.folds == k).looked_share(c), 4) for k, c in zip(np.unique(pool.folds), per_fold, strict=True)],
     }
     for name in ("real", "realtrain_heldout"):
         sel = pool.domain == name
@@ -560,7 +638,9 @@ def chosen_on(opts: FitOptions) -> dict:
         "validation folds 4-6, v3's candidate views on the pool, nested",
         "training at the centre square, mean of MLPs": "decided before measuring (v3's notebook named it next: train as the app infers; "
         "the seed's spread in v1's notebook), checked on realtrain validation folds 4-6",
-        "temperature and pet bias": "all of real/ + realtrain held-out folds 0-3, by likelihood",
+        "second look (view and gate)": "all of real/ + realtrain held-out folds 0-3, by cross-fitted likelihood within the compute "
+        "budget; reported nested (model.second_look.nested)",
+        "temperature and pet bias": "all of real/ + realtrain held-out folds 0-3, by likelihood (through the second look's gate)",
         "threshold": "same pool (counted and expected wrong moves <= 0.5%) and the PetImages + other validation split (counted <= 0.5%)",
         "int8 ranges": f"{opts.quantization_photos} training photos",
         "reported on": "the pool only cross-fitted (never with a calibration fitted on the photo's own fold); "
@@ -582,26 +662,34 @@ def run(opts: FitOptions) -> dict:
     unbiased, export_fields = export(opts, model, views, parts)
 
     pool = calibration_pool(opts, unbiased, views, parts)
-    _, sq_logits, sq_labels = _logits(unbiased, views, [(s.path, s.label) for s in parts.val])
-    shipped = calibrate.fit(pool.logits, pool.labels, (sq_logits, sq_labels), opts.max_wrong)
+    val_files = [(s.path, s.label) for s in parts.val]
+    _, sq_logits, sq_labels = _logits(unbiased, views, val_files)
+    squashed = (calibrate.Looks(sq_logits), sq_labels)
+    if opts.backbone == "scratch":  # a fixed-size graph: no second look
+        second = SecondLookChoice(None, {"chosen": "none", "method": "the scratch baseline runs one look"})
+    else:
+        second, pool, squashed = choose_second_look(opts, unbiased, views[0], pool, squashed, val_files)
+    shipped = calibrate.fit(pool.looks, pool.labels, squashed, opts.max_wrong)
     log.info("calibration on the whole pool: %s", shipped)
     onnx_path = add_logit_bias(unbiased, opts.out / "catsort.onnx", shipped.pet_bias * calibrate.PET)
     check = _logits(onnx_path, views, list(zip(pool.paths[:32], [metrics.LABELS[i] for i in pool.labels[:32]], strict=False)))[1]
-    if np.abs(check - (pool.logits[:32] + shipped.pet_bias * calibrate.PET)).max() > 1e-4:
+    if np.abs(check - (pool.looks.first[:32] + shipped.pet_bias * calibrate.PET)).max() > 1e-4:
         raise SystemExit("the pet bias did not land in the ONNX logits")
-    crossfit = cross_fitted_report(opts, pool, (sq_logits, sq_labels), shipped)
+    crossfit = cross_fitted_report(opts, pool, squashed, shipped)
 
     card_path = opts.out / "model.json"
-    card = ModelCard(onnx_path, file_sha256(onnx_path), metrics.LABELS, tuple(views), shipped.temperature, shipped.threshold, {})
+    card = ModelCard(onnx_path, file_sha256(onnx_path), metrics.LABELS, tuple(views), shipped.temperature, shipped.threshold, {},
+                     second.look)
     test = evaluate_files(card, [(s.path, s.label) for s in parts.test], opts.out / "eval_test_split", "PetImages + other test split")
     at = test["at_default_threshold"]
     at["wrong_among_moved_upper95"] = calibrate.wrong_upper_bound(at["moved_wrong"], at["moved"])
     pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=False))
     in_sample = evaluate_files(card, pool_files, opts.out / "eval_pool_in_sample", "real/ + realtrain held-out (in-sample calibration)")
     fields = {
-        "name": f"catsort-{opts.backbone}-v4",
+        "name": f"catsort-{opts.backbone}-v5",
         "labels": list(metrics.LABELS),
-        "input": {"views": [asdict(v) for v in views], "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph"},
+        "input": {"views": [asdict(v) for v in views], "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph",
+                  **({"second_look": {**asdict(second.look.view), "below": second.look.below}} if second.look else {})},
         "output": "logits (pet bias included); probabilities = softmax(logits / temperature)",
         "calibration": {
             "temperature": shipped.temperature,
@@ -612,7 +700,7 @@ def run(opts: FitOptions) -> dict:
             "fitted_on": f"real/ ({len(parts.real)}) + realtrain held-out folds 0-3 ({len(parts.realtrain_heldout)}); "
             f"PetImages + other validation split ({len(parts.val)}) for the threshold's squashed check",
         },
-        "model": info,
+        "model": {**info, "second_look": second.record},
         **export_fields,
         "training_data": data_stats,
         "chosen_on": chosen_on(opts),

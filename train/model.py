@@ -58,13 +58,14 @@ def set_real_photo_terms(head: keras.Model, weight: float, pet_bias: float = 0.0
     head.get_layer("real_photo_terms").set_weights([np.eye(3, dtype="float32") * weight, bias])
 
 
-def assemble(backbone: keras.Model, head: keras.Model, size: int) -> keras.Model:
-    """The photo fitted to ``size`` -> logits: the single graph exported to ONNX.
+def assemble(backbone: keras.Model, head: keras.Model, size: int | None = None) -> keras.Model:
+    """The photo's pixels -> logits: the single graph exported to ONNX (``None``: any square size).
 
     One view, one pass of the backbone: the MLP and the ImageNet head both read it. How the photo is
-    fitted (squashed or centre square) is the app's part, named in the card; it is chosen with the
-    ImageNet weight in ``fit.choose_on_pool``. v1 ran the backbone twice (squashed 288 px and centre
-    224 px); one view at 240 px or less keeps the compute under half of that (see train/README.md).
+    fitted (squashed or centre square, and at what size) is the app's part, named in the card; it is
+    chosen with the ImageNet weight in ``fit.choose_on_pool``. A free size lets the same graph take
+    the card's second look at a larger view (``fit.choose_second_look``). v1 ran the backbone twice
+    (squashed 288 px and centre 224 px); one view at 240 px or less keeps the compute under half of that.
     """
     pixels = keras.Input((size, size, 3), dtype="uint8", name="pixels")
     features, imagenet_logits = backbone(pixels)

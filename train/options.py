@@ -31,6 +31,13 @@ class FitOptions:
     views: tuple[str, ...] = ("squash-224", "squash-240", "centre-224", "centre-240")
     """Candidates for the one view at inference, ``resize-size`` (``catsort.images.RESIZE_MODES``). 240 px
     is 43% of v1's 288 + 224 px pixels and measured 0.48x its compute: the budget is half."""
+    second_views: tuple[str, ...] = ("centre-288", "squash-288")
+    """Candidates for the second look (``resize-size``), run where the first look is unsure; "none" is always a candidate."""
+    gates: tuple[float, ...] = (0.85, 0.9, 0.95)
+    """Candidate gates: the second look runs where the first look's calibrated top probability is below one."""
+    second_look_budget: float = 0.08
+    """The most compute a second look may add, as a share of the first look's, on the pool's non-pets. v4's
+    first look takes 0.46 of v1's compute (two runs of ``train ship``), and issue 17's budget is 0.5."""
     head_seeds: int = 5
     """MLPs fitted with consecutive seeds and averaged (``train.model.average_heads``)."""
     fine_tune_rounds: int = 6

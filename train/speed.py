@@ -1,7 +1,8 @@
 """Model compute per photo: two models' ONNX timed in one run, on the same photos, interleaved.
 
-Photos are decoded and fitted to each model's views beforehand, so only onnxruntime is timed (one
-thread, batches of 32, as the app batches). Absolute figures on a shared machine move between runs;
+Photos are decoded and fitted to each model's views beforehand, so only the model is timed (one
+thread, batches of 8, as the app's workers batch; a second look runs on the unsure photos of each
+batch, as in the app). Absolute figures on a shared machine move between runs;
 the ratio of two models timed side by side is the figure to compare.
 """
 
@@ -12,18 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-from catsort.images import ImageError, is_image_name, load_views, stack_views
+from catsort.images import ImageError, is_image_name, load_views
 from catsort.model import Classifier, ModelCard
 
+BATCH = 8
+"""As ``catsort.classify.classify_files`` batches."""
 
-def _batches(card: ModelCard, paths: list[Path], batch: int = 32) -> list[dict[str, np.ndarray]]:
+
+def _batches(card: ModelCard, paths: list[Path]) -> list[list[tuple[np.ndarray, ...]]]:
     photos = []
     for path in paths:
         try:
-            photos.append(load_views(path, card.views))
+            photos.append(load_views(path, card.decoded_views))
         except ImageError:
             continue
-    return [stack_views(photos[i : i + batch], card.views) for i in range(0, len(photos), batch)]
+    return [photos[i : i + BATCH] for i in range(0, len(photos), BATCH)]
 
 
 def compare(old: Path, new: Path, photos: Path, count: int = 256, repeats: int = 5) -> dict:
@@ -35,21 +39,26 @@ def compare(old: Path, new: Path, photos: Path, count: int = 256, repeats: int =
         models[name] = (Classifier(card, threads=1), _batches(card, paths), card)
     times: dict[str, list[float]] = {name: [] for name in models}
     for clf, batches, _ in models.values():
-        clf.logits(batches[0])  # warm-up
+        clf.looked_logits(batches[0])  # warm-up
     for _ in range(repeats):
         for name, (clf, batches, _) in models.items():
             start = time.perf_counter()
             for b in batches:
-                clf.logits(b)
-            n = sum(len(next(iter(b.values()))) for b in batches)
+                clf.looked_logits(b)
+            n = sum(len(b) for b in batches)
             times[name].append(1000 * (time.perf_counter() - start) / n)
     ms = {name: float(np.median(t)) for name, t in times.items()}
     return {
-        "method": f"onnxruntime on 1 thread, batches of 32, {len(paths)} photos of {photos.name}/ pre-decoded, "
+        "method": f"onnxruntime on 1 thread, batches of {BATCH} (second look on the unsure ones), {len(paths)} photos of {photos.name}/ pre-decoded, "
         f"median of {repeats} interleaved passes, one run",
         "old": {"model": models["old"][2].raw.get("name"), "views": [f"{v.resize} {v.size}" for v in models["old"][2].views],
                 "ms_per_photo": round(ms["old"], 2), "passes_ms": [round(t, 2) for t in times["old"]]},
-        "new": {"views": [f"{v.resize} {v.size}" for v in models["new"][2].views],
+        "new": {"views": [f"{v.resize} {v.size}" for v in models["new"][2].views], "second_look": _second_look(models["new"][2]),
                 "ms_per_photo": round(ms["new"], 2), "passes_ms": [round(t, 2) for t in times["new"]]},
         "new_over_old": round(ms["new"] / ms["old"], 3),
     }
+
+
+def _second_look(card: ModelCard) -> str | None:
+    look = card.second_look
+    return f"{look.view.resize} {look.view.size} where the first look's top probability is below {look.below}" if look else None
