@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         run(FitOptions(
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
-            views=tuple(args.views), second_views=tuple(args.second_views), train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
+            views=tuple(args.views), second_views=tuple(args.second_views),
+            train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
         ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate

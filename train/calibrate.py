@@ -58,11 +58,17 @@ class Looks:
     second: np.ndarray | None = None
     below: float = 0.0
 
+    def looked(self, temperature: float, pet_bias: float) -> np.ndarray:
+        """Which photos the app's gate sends to the second look under this calibration."""
+        if self.second is None:
+            return np.zeros(len(self.first), bool)
+        return needs_second_look(self.first + pet_bias * PET, temperature, self.below)
+
     def logits(self, temperature: float, pet_bias: float) -> np.ndarray:
         """The logits (pet bias not included) the app would act on, with this calibration."""
         if self.second is None:
             return self.first
-        looked = needs_second_look(self.first + pet_bias * PET, temperature, self.below)
+        looked = self.looked(temperature, pet_bias)
         return merge_second_look(self.first, self.second[looked], looked)
 
     def subset(self, sel: np.ndarray) -> Looks:
@@ -70,9 +76,7 @@ class Looks:
 
     def looked_share(self, cal: Calibration) -> float:
         """Share of these photos that get the second look under ``cal``."""
-        if self.second is None:
-            return 0.0
-        return float(needs_second_look(self.first + cal.pet_bias * PET, cal.temperature, self.below).mean())
+        return float(self.looked(cal.temperature, cal.pet_bias).mean())
 
 
 LogitsOrLooks = np.ndarray | Looks

@@ -524,7 +524,7 @@ def choose_second_look(opts: FitOptions, onnx_path: Path, first: View, pool: Poo
     for text in opts.second_views:
         view = parse_view(text)
         paths, second, _ = _logits(onnx_path, [view], list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=True)))
-        val_paths, val_second, _ = _logits(onnx_path, [view], val_files)
+        _, val_second, _ = _logits(onnx_path, [view], val_files)
         if paths != pool.paths or len(val_second) != len(squashed[1]):
             raise SystemExit(f"the second view {text} decoded other photos than the first")
         for gate in opts.gates:
