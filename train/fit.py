@@ -530,28 +530,13 @@ def choose_second_look(opts: FitOptions, onnx_path: Path, first: View, pool: Poo
         for gate in opts.gates:
             candidates[SecondLook(view, gate)] = (calibrate.Looks(pool.looks.first, second, gate),
                                                   calibrate.Looks(squashed[0].first, val_second, gate))
-    non_pets = pool.labels == metrics.OTHER
-
-    def scored(within: np.ndarray) -> dict[SecondLook | None, dict]:
-        table = {}
-        for look, (looks, _) in candidates.items():
-            mine, labels = looks.subset(within), pool.labels[within]
-            probs = calibrate.cross_fitted_probabilities(mine, labels, pool.folds[within])
-            share = mine.subset(non_pets[within]).looked_share(calibrate.fit(mine, labels, None, opts.max_wrong))
-            cost = share * (look.view.size / first.size) ** 2 if look else 0.0
-            table[look] = {"nll": round(metrics.nll(probs, labels), 5), "non_pets_looked_twice": round(share, 4), "added_compute": round(cost, 4)}
-        return table
-
-    def best(table: dict[SecondLook | None, dict]) -> SecondLook | None:
-        return min((look for look, row in table.items() if row["added_compute"] <= opts.second_look_budget), key=lambda look: table[look]["nll"])
-
-    table = scored(np.ones(len(pool.labels), bool))
-    chosen = best(table)
+    table = _score_looks(opts, first, pool, candidates, np.ones(len(pool.labels), bool))
+    chosen = _best_look(table, opts.second_look_budget)
     dest = np.full(len(pool.labels), metrics.OTHER)
     per_fold = []
     for k in np.unique(pool.folds):
         inner = pool.folds != k
-        look = best(scored(inner))
+        look = _best_look(_score_looks(opts, first, pool, candidates, inner), opts.second_look_budget)
         looks, sq_looks = candidates[look]
         cal = calibrate.fit(looks.subset(inner), pool.labels[inner], (sq_looks, squashed[1]), opts.max_wrong)
         dest[~inner] = calibrate.decide(calibrate.calibrated(looks.subset(~inner), cal), np.full((~inner).sum(), cal.threshold))
@@ -572,6 +557,25 @@ def choose_second_look(opts: FitOptions, onnx_path: Path, first: View, pool: Poo
     }
     looks, sq_looks = candidates[chosen]
     return SecondLookChoice(chosen, record), pool._replace(looks=looks), (sq_looks, squashed[1])
+
+
+def _score_looks(opts: FitOptions, first: View, pool: Pool, candidates: dict[SecondLook | None, tuple[calibrate.Looks, calibrate.Looks]],
+                 within: np.ndarray) -> dict[SecondLook | None, dict]:
+    """Each candidate's cross-fitted NLL on the pool photos ``within``, and what it costs on their non-pets."""
+    non_pets = pool.labels[within] == metrics.OTHER
+    table = {}
+    for look, (looks, _) in candidates.items():
+        mine, labels = looks.subset(within), pool.labels[within]
+        probs = calibrate.cross_fitted_probabilities(mine, labels, pool.folds[within])
+        share = mine.subset(non_pets).looked_share(calibrate.fit(mine, labels, None, opts.max_wrong))
+        cost = share * (look.view.size / first.size) ** 2 if look else 0.0
+        table[look] = {"nll": round(metrics.nll(probs, labels), 5), "non_pets_looked_twice": round(share, 4), "added_compute": round(cost, 4)}
+    return table
+
+
+def _best_look(table: dict[SecondLook | None, dict], budget: float) -> SecondLook | None:
+    """The likeliest candidate that adds at most ``budget`` compute ("none" adds nothing, so one always fits)."""
+    return min((look for look, row in table.items() if row["added_compute"] <= budget), key=lambda look: table[look]["nll"])
 
 
 def _look_key(look: SecondLook | None) -> str:

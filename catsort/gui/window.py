@@ -165,7 +165,18 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(12, 10, 12, 10)
+        layout.addLayout(self._build_folder_row())
+        layout.addWidget(self._build_progress_row())
+        layout.addWidget(self._build_tabs())
+        layout.addWidget(self._build_results(), 1)
+        self._build_view_actions()
+        layout.addLayout(self._build_sort_row(default))
+        self.setCentralWidget(central)
+        self.status = self.statusBar()
+        self._threshold_moved(self.threshold_slider.value())
 
+    def _build_folder_row(self) -> QHBoxLayout:
+        """The folder to sort: choose, recent, sub-folders, and About."""
         top = QHBoxLayout()
         self.folder_button = QPushButton(QIcon.fromTheme("folder-open"), "Choose folder…")
         self.folder_button.setObjectName("folderButton")
@@ -195,8 +206,10 @@ class MainWindow(QMainWindow):
         top.addSpacing(12)
         top.addWidget(self.folder_label, 1)
         top.addWidget(about)
-        layout.addLayout(top)
+        return top
 
+    def _build_progress_row(self) -> QWidget:
+        """Progress and Cancel, shown only while a scan or a sort runs."""
         progress = QHBoxLayout()
         self.progress_bar = QProgressBar()
         self.progress_bar.setObjectName("progressBar")
@@ -213,8 +226,10 @@ class MainWindow(QMainWindow):
         self.progress_row = QWidget()
         self.progress_row.setLayout(progress)
         self.progress_row.layout().setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.progress_row)
+        return self.progress_row
 
+    def _build_tabs(self) -> QTabBar:
+        """One tab per destination, filtering the review."""
         self.tabs = QTabBar()
         self.tabs.setObjectName("groupTabs")
         self.tabs.setExpanding(False)
@@ -222,8 +237,10 @@ class MainWindow(QMainWindow):
         for group in self._tab_groups:
             self.tabs.addTab(GROUP_TITLES[group])
         self.tabs.currentChanged.connect(lambda i: self.filter.set_group(self._tab_groups[i]))
-        layout.addWidget(self.tabs)
+        return self.tabs
 
+    def _build_results(self) -> QStackedWidget:
+        """The thumbnails' grid, or the empty state's text before a folder is open."""
         self.stack = QStackedWidget()
         self.empty = QLabel()
         self.empty.setObjectName("emptyState")
@@ -250,8 +267,10 @@ class MainWindow(QMainWindow):
         self.view.doubleClicked.connect(lambda _: self.preview())
         self.stack.addWidget(self.empty)
         self.stack.addWidget(self.view)
-        layout.addWidget(self.stack, 1)
+        return self.stack
 
+    def _build_view_actions(self) -> None:
+        """Overrides and preview, as keys on the grid and in its context menu."""
         self.override_actions: dict[str, QAction] = {}
         for key, (text, shortcut, value) in {
             "cat": ("It's a cat: move to cats/", "C", "cat"),
@@ -273,6 +292,8 @@ class MainWindow(QMainWindow):
         self.view.addAction(preview)
         self.preview_action = preview
 
+    def _build_sort_row(self, default: float) -> QHBoxLayout:
+        """The threshold, move or copy, Sort and Undo."""
         bottom = QHBoxLayout()
         self.threshold_slider = ThresholdSlider(round(default * 1000))
         self.threshold_slider.setObjectName("thresholdSlider")
@@ -319,10 +340,7 @@ class MainWindow(QMainWindow):
         bottom.addWidget(self.copy_radio)
         bottom.addWidget(self.apply_button)
         bottom.addWidget(self.undo_button)
-        layout.addLayout(bottom)
-        self.setCentralWidget(central)
-        self.status = self.statusBar()
-        self._threshold_moved(self.threshold_slider.value())
+        return bottom
 
     # --- settings ---
 
