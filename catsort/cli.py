@@ -1,19 +1,22 @@
 """``catsort --headless PATH``: the terminal shell over :mod:`catsort.sort`; plain ``catsort`` opens the window.
 
-Exit codes: 0 every file handled, 1 some files could not be read or moved (the rest were done),
+Exit codes: 0 every file handled, 1 some files could not be read or moved, or the report could not
+be written (the rest were done),
 2 usage errors or an unusable folder or model (nothing was touched), 3 stopped part way by a fault of
 the disk (full, read-only: one line says where and why; every file is at its old or its new place and
 ``--undo`` reverts what was done, or finishes an undo that stopped), 130 interrupted (every file is
-still at its old or its new place; ``--undo`` reverts what was done).
+still at its old or its new place; ``--undo`` reverts what was done), 141 the reader of the output
+went away (``| head``), as a shell reports a program a closed pipe stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
 from catsort.errors import CatsortError
@@ -28,21 +31,54 @@ if TYPE_CHECKING:
 # session in a thread (catsort.classify.BackgroundClassifier), then the rest of the app while it loads;
 # --undo and --version never import numpy, Pillow or onnxruntime. (python -X importtime -m catsort ...)
 
-EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_SOME_FAILED, EXIT_UNUSABLE, EXIT_STOPPED, EXIT_INTERRUPTED, EXIT_CLOSED_PIPE = 0, 1, 2, 3, 130, 141
 
 
 def _probability(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not a probability in (0, 1]")
     return value
 
 
 def _positive(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
     return value
+
+
+def _folder_path(text: str) -> Path:
+    """PATH as given; an empty one is refused, because ``Path("")`` is the current folder.
+
+    ``catsort --headless "$DIR"`` with ``DIR`` unset must not sort wherever the terminal happens to be.
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError("PATH is empty (an unset variable?); to sort the current folder, give .")
+    return Path(text)
+
+
+_UNSEEN = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters shown as escapes.
+
+    File names may hold newlines or terminal escape sequences: printed raw, one would split a
+    one-line report in two, the other would recolour or rewrite the user's terminal.
+    """
+    return str(text).translate(_UNSEEN)
+
+
+def _say(line: str, file: TextIO) -> None:
+    """Print one line of the report, escaped by :func:`printable` (catsort's lines never hold a newline)."""
+    print(printable(line), file=file)
 
 
 def version_text() -> str:
@@ -77,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Move cat photos to PATH/cats/ and dog photos to PATH/dogs/; everything else stays where it is.",
         epilog="Every move is journaled in PATH/.catsort/ and can be undone with: catsort --undo PATH",
     )
-    p.add_argument("path", nargs="?", type=Path, metavar="PATH", help="folder of photos")
+    p.add_argument("path", nargs="?", type=_folder_path, metavar="PATH", help="folder of photos")
     p.add_argument("--headless", action="store_true", help="sort from the terminal (no window)")
     p.add_argument("-r", "--recursive", action="store_true", help="also sort photos in sub-folders")
     p.add_argument("--copy", action="store_true", help="copy into cats/ and dogs/ instead of moving")
@@ -109,11 +145,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.all and not args.undo:
         parser.error("--all goes with --undo")
+    if args.undo:  # silently ignored, each would mislead: a "dry run" that undoes, a report never written
+        flags = ("dry_run", "copy", "report", "json", "threshold", "model")
+        not_undo = [f for f in flags if getattr(args, f)]
+        if not_undo:
+            parser.error(f"--{not_undo[0].replace('_', '-')} does not go with --undo (an undo puts every file of the run back, with no preview)")
     if args.report:
         from catsort.report import REPORT_SUFFIXES
 
         if args.report.suffix.lower() not in REPORT_SUFFIXES:
             parser.error(f"--report {args.report}: the file name must end in .json or .csv")
+        problem = _report_place_problem(args.report)
+        if problem:  # found now, before the sort, rather than after every photo has moved
+            parser.error(f"--report {args.report}: {problem}")
     if not (args.headless or args.undo):
         flags = ("copy", "dry_run", "report", "json", "threshold", "model", "all", "quiet", "verbose")
         terminal_only = [f for f in flags if getattr(args, f)]
@@ -127,18 +171,49 @@ def main(argv: list[str] | None = None) -> int:
     import logging  # Pillow imports it anyway; here so a library's warning reads as one of ours
 
     logging.basicConfig(level=logging.WARNING, format="catsort: %(message)s")
+    on_interrupt = signal.getsignal(signal.SIGINT)
     try:
         code = _undo(args) if args.undo else _sort(args)
     except CatsortError as exc:
-        print(f"catsort: {exc}", file=sys.stderr)
+        _say(f"catsort: {exc}", sys.stderr)
         code = EXIT_UNUSABLE
+    except BrokenPipeError:
+        _silence_stdout()
+        code = EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
-        print("\ncatsort: interrupted; every file is at its old or its new place. "
-              f"Undo what was done with: catsort --undo {args.path}", file=sys.stderr)
+        _ignore_further_interrupts()
+        print(file=sys.stderr)  # past the ^C the terminal echoed
+        _say(f"catsort: interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}",
+             sys.stderr)
         code = EXIT_INTERRUPTED
     if argv is None:  # the program itself (console script, python -m catsort, the bundle), not a caller
         _leave(code)
+    signal.signal(signal.SIGINT, on_interrupt)  # a caller (a test) keeps its Ctrl-C, and so do the programs it starts
     return code
+
+
+def _report_place_problem(report: Path) -> str | None:
+    """Why ``--report`` could not be written where it names, or None."""
+    folder = report.parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    if report.is_dir():
+        return "that is a folder"
+    if not os.access(folder, os.W_OK) or (report.exists() and not os.access(report, os.W_OK)):
+        return "cannot write there (permission denied)"
+    return None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: its reader left, and the interpreter must not fail flushing it on the way out."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _ignore_further_interrupts() -> None:
+    """An impatient second Ctrl-C while the first one's report prints: the work has stopped, so let it finish saying so."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _leave(code: int) -> None:
@@ -164,24 +239,24 @@ def _undo(args: argparse.Namespace) -> int:
         result = undo_runs(args.path, args.all, args.trust_journals)
     except UndoStopped as exc:
         _print_undo(exc.summary, stopped=True)
-        print(f"catsort: {exc}", file=sys.stderr)
+        _say(f"catsort: {exc}", sys.stderr)
         return EXIT_STOPPED
     _print_undo(result, stopped=False)
     if result.runs == 0:
-        print(f"catsort: nothing to undo in {args.path}", file=sys.stderr)
+        _say(f"catsort: nothing to undo in {args.path}", sys.stderr)
         return EXIT_OK
     return EXIT_SOME_FAILED if result.problems else EXIT_OK
 
 
 def _print_undo(result: UndoSummary, stopped: bool) -> None:
     for warning in result.warnings:
-        print(f"catsort: {warning}", file=sys.stderr)
+        _say(f"catsort: {warning}", sys.stderr)
     if result.runs:
         copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
         what = "Stopped undoing" if stopped else "Undid"
-        print(f"{what} {result.runs} run(s): restored {result.restored} files{copies}.", file=sys.stderr)
+        _say(f"{what} {result.runs} run(s): restored {result.restored} files{copies}.", sys.stderr)
     for problem in result.problems:
-        print(f"  problem: {problem}", file=sys.stderr)
+        _say(f"  problem: {problem}", sys.stderr)
 
 
 def _sort(args: argparse.Namespace) -> int:
@@ -212,25 +287,34 @@ def _sort(args: argparse.Namespace) -> int:
             bar.update(1)
         if args.verbose:
             if bar is not None:
-                bar.write(_describe(record), file=sys.stderr)
+                bar.write(printable(_describe(record)), file=sys.stderr)
             else:
-                print(_describe(record), file=sys.stderr)
+                _say(_describe(record), sys.stderr)
 
     try:
         summary = sort_folder(args.path, classifier, options, progress)
     finally:
         if bar is not None:
             bar.close()
+    if summary.interrupted:
+        _ignore_further_interrupts()
+    report_problem = None
     if args.report:
-        write_report(summary.records, args.report)
+        try:
+            write_report(summary.records, args.report)
+        except CatsortError as exc:  # after the sort: its summary and how to undo it still matter most
+            report_problem = str(exc)
     if args.json:
         print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False))
     _print_summary(summary, args, human)
+    if report_problem:
+        _say(f"catsort: {report_problem}", sys.stderr)
     if summary.stopped:
-        after_ctrl_c = "\n" if summary.interrupted else ""  # past the ^C the terminal echoed
-        print(f"{after_ctrl_c}catsort: {summary.stopped}", file=sys.stderr)
+        if summary.interrupted:
+            print(file=sys.stderr)  # past the ^C the terminal echoed
+        _say(f"catsort: {summary.stopped}", sys.stderr)
         return EXIT_INTERRUPTED if summary.interrupted else EXIT_STOPPED
-    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+    return EXIT_SOME_FAILED if summary.failed or report_problem else EXIT_OK
 
 
 def _describe(r: Record) -> str:
@@ -244,28 +328,30 @@ def _describe(r: Record) -> str:
 def _print_summary(summary: Summary, args: argparse.Namespace, out) -> None:
     failed = summary.failed
     for warning in summary.warnings:
-        print(f"catsort: {warning}", file=sys.stderr)
+        _say(f"catsort: {warning}", sys.stderr)
     if args.quiet:
         for r in failed:
-            print(f"FAILED {r.path}: {r.error}", file=sys.stderr)
+            _say(f"FAILED {r.path}: {r.error}", sys.stderr)
         return
     verb = "would be " if summary.dry_run else ""
     done = "copied" if args.copy else "moved"
     cats = sum(1 for r in summary.records if r.action in ("move", "copy") and r.prediction == "cat")
     dogs = sum(1 for r in summary.records if r.action in ("move", "copy") and r.prediction == "dog")
-    print(
-        f"{len(summary.records)} photos in {summary.folder}: {cats} {verb}{done} to cats/, {dogs} {verb}{done} to dogs/, "
+    handled = len(summary.records)
+    photos = f"{handled} of {summary.total} photos" if handled < summary.total else f"{handled} photos"
+    _say(
+        f"{photos} in {summary.folder}: {cats} {verb}{done} to cats/, {dogs} {verb}{done} to dogs/, "
         f"{summary.count('stay')} kept in place, {len(failed)} failed (threshold {summary.threshold:.3f}).",
-        file=out,
+        out,
     )
     if summary.settled_runs:
-        print(f"Settled {summary.settled_runs} interrupted earlier run(s) first.", file=out)
+        _say(f"Settled {summary.settled_runs} interrupted earlier run(s) first.", out)
     if failed:
-        print("Could not be sorted (left where they are):", file=out)
+        _say("Could not be sorted (left where they are):", out)
         for r in failed:
-            print(f"  {r.path}: {r.error}", file=out)
+            _say(f"  {r.path}: {r.error}", out)
     if summary.journal and (cats or dogs) and not summary.stopped:
-        print(f"Undo with: catsort --undo {summary.folder}", file=out)
+        _say(f"Undo with: catsort --undo {summary.folder}", out)
 
 
 if __name__ == "__main__":

@@ -766,6 +766,20 @@ def _restore(src: Path, dst: Path) -> Path:
     raise AssertionError("candidate_names is endless")
 
 
+def _make_parent_again(root: Path, rel: str) -> None:
+    """The sub-folder a recursive run emptied, made again if the user has since deleted it.
+
+    Deleting the emptied folders is a natural tidy-up after ``-r``; without them the photos could
+    never go home, and every later ``--undo`` would stop at this run. Never through a symbolic link.
+    """
+    parent = (root / rel).parent
+    if _lstat(parent) is not None:
+        return
+    parent.mkdir(parents=True, exist_ok=True)
+    if _through_link(root, rel):
+        raise OSError(errno.ELOOP, "a folder on the way is a symbolic link", str(parent))
+
+
 def undo(root: Path, state: JournalState) -> UndoResult:
     """Put every file of one run back where it was, newest operation first."""
     result = UndoResult()
@@ -796,6 +810,7 @@ def undo(root: Path, state: JournalState) -> UndoResult:
                 dst.unlink()  # an undo interrupted between link and unlink
                 result.restored += 1
             else:
+                _make_parent_again(root, intent.src)
                 target = _restore(src, dst)
                 result.restored += 1
                 if target != src:

@@ -19,18 +19,21 @@ FIELDS = [f.name for f in dataclasses.fields(Record)]
 
 
 def write_report(records: list[Record], path: Path) -> None:
-    """One row per file. Names that are not valid UTF-8 keep their bytes (surrogateescape), as the disk has them."""
+    """One row per file. A name that is not valid UTF-8 keeps its bytes: the CSV holds them as the disk
+    does (surrogateescape); the JSON, which must stay valid UTF-8 to be read at all, holds ``\\udcXX``
+    escapes, which Python reads back into the same name (``os.fsencode``)."""
     rows = [dataclasses.asdict(r) for r in records]
+    csv_file = path.suffix.lower() == ".csv"
     try:
-        with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
-            if path.suffix.lower() == ".csv":
+        with path.open("w", newline="", encoding="utf-8", errors="surrogateescape" if csv_file else "backslashreplace") as f:
+            if csv_file:
                 writer = csv.DictWriter(f, fieldnames=FIELDS)
                 writer.writeheader()
                 writer.writerows(rows)
             else:
                 f.write(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     except OSError as exc:
-        raise CatsortError(f"{path}: cannot write the report: {exc.strerror or exc} (the sort itself is done)") from None
+        raise CatsortError(f"{path}: cannot write the report: {exc.strerror or exc}") from None
 
 
 def summary_object(summary: Summary, model_name: str) -> dict:
@@ -47,7 +50,7 @@ def summary_object(summary: Summary, model_name: str) -> dict:
         "failures": [{"path": r.path, "error": r.error} for r in summary.failed],
         "settled_interrupted_runs": summary.settled_runs,
         "ignored_journals": summary.warnings,
-        "journal": str(summary.journal) if summary.journal else None,
+        "journal": str(summary.journal) if summary.journal and summary.journal.exists() else None,  # removed when nothing moved
         # Stopped part way (Ctrl-C, a full or read-only disk): the counts above are of the files handled
         # before it, "unhandled" were found but not reached, and "stop_reason" is the line printed to stderr.
         "stopped": summary.stopped is not None,

@@ -215,6 +215,7 @@ def test_json_summary_of_a_run_a_full_disk_stopped(tmp_path: Path, colour_model:
     assert summary["stopped"] is True and summary["interrupted"] is False
     assert summary["files"] == 4 and summary["unhandled"] == 5
     assert "the disk is full" in summary["stop_reason"] and f"catsort: {summary['stop_reason']}" in err
+    assert f"4 of 9 photos in {pics}:" in err, "the human summary says how many of the photos found were handled"
     assert run(["--undo", str(pics)], capsys)[0] == 0
     assert tree_hashes(pics) == before
 
@@ -238,3 +239,145 @@ def test_ctrl_c_in_a_dry_run_summarises_what_was_seen(tmp_path: Path, colour_mod
     assert code == 130 and summary["stopped"] and summary["files"] == 1 and summary["unhandled"] == 8
     assert "nothing was changed (dry run)" in summary["stop_reason"]
     assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
+
+
+def test_undo_refuses_the_flags_it_would_ignore(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics)
+    assert run(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    sorted_tree = tree_hashes(pics)
+    for flags in (["--dry-run"], ["--json"], ["--report", str(tmp_path / "r.json")], ["--copy"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--undo", str(pics), *flags])
+        assert exc.value.code == 2
+        assert f"{flags[0]} does not go with --undo" in capsys.readouterr().err
+        assert tree_hashes(pics) == sorted_tree, f"--undo {flags[0]} undid the run"
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    before = make_album(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    for args in (["--headless", "", "--model", str(colour_model)], ["--undo", ""], ["--headless", " "]):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        assert exc.value.code == 2 and "PATH is empty" in capsys.readouterr().err
+    assert tree_hashes(tmp_path) == before and not (tmp_path / ".catsort").exists()
+
+
+def test_a_bad_number_reads_as_one(capsys) -> None:
+    for flag in ("--threshold", "--jobs"):
+        with pytest.raises(SystemExit):
+            main(["--headless", ".", flag, "abc"])
+        err = capsys.readouterr().err
+        assert "'abc' is not a" in err and "_" not in err.splitlines()[-1].split(":")[-1]
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_the_sort(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    before = make_album(pics)
+    for report, problem in ((tmp_path / "nowhere" / "r.json", "does not exist"), (tmp_path, "that is a folder")):
+        report = report.with_suffix(".json") if report == tmp_path else report
+        if problem == "that is a folder":
+            report.mkdir()
+        with pytest.raises(SystemExit) as exc:
+            main(["--headless", str(pics), "--model", str(colour_model), "--report", str(report)])
+        assert exc.value.code == 2 and problem in capsys.readouterr().err
+        assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
+
+
+def test_a_report_lost_after_the_sort_still_says_what_was_done(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    import shutil
+
+    import catsort.apply
+
+    pics, reports = tmp_path / "pics", tmp_path / "reports"
+    make_album(pics)
+    reports.mkdir()
+    real = catsort.apply._carry_out
+
+    def carry_out(*args, **kwargs):  # the report's folder (a USB stick, say) goes away mid-run
+        shutil.rmtree(reports, ignore_errors=True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(catsort.apply, "_carry_out", carry_out)
+    code, out, err = run(["--headless", str(pics), "--model", str(colour_model), "--report", str(reports / "r.csv")], capsys)
+    assert code == 1
+    assert "3 moved to cats/, 3 moved to dogs/" in out and f"Undo with: catsort --undo {pics}" in out
+    assert f"{reports / 'r.csv'}: cannot write the report" in err and "Traceback" not in err
+
+
+def test_file_names_print_as_one_line_without_terminal_escapes(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    (pics / "two\nlines.jpg").write_bytes(b"\xff\xd8 not a photo")
+    (pics / "\x1b[31mred.jpg").write_bytes(b"\xff\xd8 not a photo")
+    code, _, err = run(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("FAILED ") for line in lines)
+    assert "\x1b" not in err and "\\x1b[31mred.jpg" in err and "two\\nlines.jpg" in err
+
+
+def test_a_json_report_of_a_name_that_is_not_utf8_stays_valid_and_keeps_the_name(tmp_path: Path, colour_model: Path, capsys) -> None:
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    name = os.fsdecode(b"caf\xe9.jpg")  # Latin-1 from an old camera or a Windows share
+    (pics / "red_0.jpg").rename(pics / name)
+    report = tmp_path / "r.json"
+    assert run(["--headless", str(pics), "--model", str(colour_model), "--report", str(report), "-q"], capsys)[0] == 0
+    rows = json.loads(report.read_bytes().decode("utf-8"))
+    assert [os.fsencode(Path(r["path"]).name) for r in rows] == [b"caf\xe9.jpg"]
+    assert (pics / "cats" / name).exists()
+
+
+def test_undo_brings_photos_home_to_the_sub_folders_the_user_deleted(tmp_path: Path, colour_model: Path, capsys) -> None:
+    import shutil
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    before = {f"sub/deep/{k}": v for k, v in make_album(pics / "sub" / "deep", others=0).items()}
+    assert run(["--headless", str(pics), "--model", str(colour_model), "-r", "-q"], capsys)[0] == 0
+    shutil.rmtree(pics / "sub")  # emptied by the sort, so tidied away
+    code, _, err = run(["--undo", str(pics)], capsys)
+    assert code == 0 and "problem" not in err
+    assert tree_hashes(pics) == before
+
+
+def test_a_second_ctrl_c_while_the_first_is_reported_is_ignored(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    import signal
+
+    import catsort.cli
+
+    make_album(tmp_path / "pics")
+    _stop_at(monkeypatch, 2, KeyboardInterrupt())
+    seen = []
+    real = catsort.cli._print_summary
+
+    def print_summary(*args):  # observes the handler in force while the report prints; changes nothing
+        seen.append(signal.getsignal(signal.SIGINT))
+        real(*args)
+
+    monkeypatch.setattr(catsort.cli, "_print_summary", print_summary)
+    before = signal.getsignal(signal.SIGINT)
+    code, _, err = run(["--headless", str(tmp_path / "pics"), "--model", str(colour_model)], capsys)
+    assert code == 130 and "interrupted after 1 of 9 files" in err
+    assert seen == [signal.SIG_IGN]
+    assert signal.getsignal(signal.SIGINT) is before, "a caller's own Ctrl-C handler is given back"
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path, colour_model: Path) -> None:
+    import subprocess
+    import sys
+
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i in range(1500):  # enough failures that the JSON outgrows the pipe's buffer
+        (pics / f"an_empty_file_with_a_long_name_{i:04}.jpg").touch()
+    proc = subprocess.Popen([sys.executable, "-m", "catsort", "--headless", str(pics), "--model", str(colour_model), "--json", "-n"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.read(10) == b'{\n  "folde'
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err
