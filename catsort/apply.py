@@ -183,7 +183,7 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
     result = UndoSummary()
     with folder_lock(root):
         states, result.warnings = read_journals(root, trust_journals)
-        settle_open(root, states)  # on the journals just read and checked: each is read once
+        settle_open(root, states, unmarked_ok=True)  # on the journals just read and checked: each is read once
         # A run killed before its first move leaves a journal with nothing in it: nothing to undo there.
         pending = [j for j in states if not j.undone and j.intents]
         for state in reversed(pending if all_runs else pending[-1:]):

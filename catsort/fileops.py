@@ -704,6 +704,10 @@ def _remove_tmp(root: Path, intent: Intent) -> None:
             tmp.unlink()
 
 
+class SettledUnmarked(RunStopped):
+    """Every file of the interrupted run is at one place, but the full disk took no line saying so."""
+
+
 def settle(root: Path, state: JournalState) -> None:
     """Finish the half-done operation a crash left behind, so each file is at exactly one place.
 
@@ -727,8 +731,8 @@ def settle(root: Path, state: JournalState) -> None:
         state.append({"settled": _now()})
         state.append({"end": _now()})
     except RunStopped as exc:
-        raise RunStopped(f"{exc}; the interrupted run {state.path.name} is settled on disk but not marked so: "
-                         "make room and run catsort again (harmless)") from None
+        raise SettledUnmarked(f"{exc}; the interrupted run {state.path.name} is settled on disk but not marked so: "
+                              "make room and run catsort again (harmless)") from None
     state.ended = True
 
 
@@ -855,11 +859,19 @@ def read_journals(root: Path, trust: bool = False, paths: list[Path] | None = No
     return states, warnings
 
 
-def settle_open(root: Path, states: list[JournalState]) -> int:
-    """Settle those of ``states`` a killed run left open (in place); how many there were."""
+def settle_open(root: Path, states: list[JournalState], unmarked_ok: bool = False) -> int:
+    """Settle those of ``states`` a killed run left open (in place); how many there were.
+
+    ``unmarked_ok``: go on when a run is settled on disk but its journal cannot say so (the disk is
+    full). An undo can: putting photos back takes no room, and settling again later is harmless.
+    """
     open_ones = [j for j in states if not j.ended]
     for state in open_ones:
-        settle(root, state)
+        try:
+            settle(root, state)
+        except SettledUnmarked:
+            if not unmarked_ok:
+                raise
     return len(open_ones)
 
 

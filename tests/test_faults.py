@@ -188,14 +188,16 @@ def test_journal_write_hits_a_full_disk(tmp_path: Path, mounts, colour_model: Pa
     each_photo_once(pics, before)
     assert leftovers(pics) == []
     journals_sound(pics)  # cut back to whole, signed lines: settle and undo trust it
-    code, text = cli(["--undo", str(pics)], capsys)  # still full: the journal cannot even be marked settled
-    assert code == EXIT_UNUSABLE and "the disk is full" in one_line(text, "catsort:")
-    each_photo_once(pics, before)
+    # Still full: the journal cannot even be marked settled, but putting the photos back takes no room.
+    code, text = cli(["--undo", str(pics)], capsys)
+    assert code == EXIT_STOPPED and "every file of the run is back" in one_line(text, "catsort:")
+    assert tree_hashes(pics) == before and leftovers(pics) == []
     journals_sound(pics)
     filler.unlink()
-    code, text = cli(["--undo", str(pics)], capsys)
+    code, text = cli(["--undo", str(pics)], capsys)  # once there is room, it marks the run undone
     assert code == EXIT_OK, text
     assert tree_hashes(pics) == before and leftovers(pics) == []
+    assert "nothing to undo" in cli(["--undo", str(pics)], capsys)[1]
 
 
 def test_disk_full_while_moving_to_a_cats_that_is_another_filesystem(tmp_path: Path, mounts, colour_model: Path, capsys) -> None:
@@ -266,17 +268,19 @@ def test_disk_full_while_settling_an_interrupted_run(tmp_path: Path, mounts, col
     journal._file.close()  # killed between link and unlink
     _pad_to_page(journal.path)
     filler = fill(pics)
+    # The full disk takes no line saying the run is settled, but settling and putting photos back take no room.
     code, text = cli(["--undo", str(pics)], capsys)
-    assert code == EXIT_UNUSABLE
+    assert code == EXIT_STOPPED
     line = one_line(text, "cannot write to the undo journal")
-    assert "the disk is full" in line and "settled on disk but not marked so" in line
-    assert not src.exists() and dst.exists(), "the half-done move was finished: each photo at one place"
+    assert "the disk is full" in line and "every file of the run is back" in line
+    assert tree_hashes(pics) == before and leftovers(pics) == []
     journals_sound(pics)
     assert not read_journals(pics)[0][0].ended
     filler.unlink()
-    code, text = cli(["--undo", str(pics)], capsys)
+    code, text = cli(["--undo", str(pics)], capsys)  # with room, the journal is marked settled and undone
     assert code == EXIT_OK, text
     assert tree_hashes(pics) == before and leftovers(pics) == []
+    assert read_journals(pics)[0][0].undone
 
 
 # --- read-only places --------------------------------------------------------------------------
