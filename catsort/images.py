@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import threading
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,27 @@ IMAGE_SUFFIXES = frozenset(
 """Files whose name ends in one of these (any case) are treated as photos; everything else is ignored."""
 
 MAX_PIXELS = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
-"""Pillow refuses images declaring more pixels than this before decoding them (decompression-bomb guard)."""
+"""The most pixels an image may decode at (Pillow's own refusal limit, 178 MP): the decompression-bomb
+guard, checked by :func:`_check_size` on the size a JPEG decodes at after ``draft``, and on the size
+any other format declares, before a pixel is decoded."""
+
+# Pillow's own guard judges the size a file declares when it is opened, before a JPEG's ``draft`` can
+# bring a 200 MP phone photo down to 1/8 of that, and warns on stderr (from any thread) about every
+# image or crop over half the limit; this module, the app's one opener of images, checks instead.
+Image.MAX_IMAGE_PIXELS = None
+
+SHRINK_ABOVE = 50_000_000
+"""Images decoding to more pixels than this (no ordinary photo, and no training photo, is that large)
+are box-shrunk before their mode is converted (see :func:`_shrink_factor`): converting a 178 MP RGBA
+PNG to RGB at full size took 4.1 GB, in five full-size copies."""
+
+_SMALLEST_SHRUNK_SIDE = 512
+"""A shrunk image keeps at least this many pixels on its shorter side: the grid's thumbnails (up to
+256 px, THUMB at twice the pixel ratio) come from the decode made for the model, which asks only for
+the model's view sizes."""
+
+_STRIP_PIXELS = 1 << 22
+"""Pixels of a huge image shrunk at a time, so the copies a mode conversion makes stay this small."""
 
 
 class ImageError(Exception):
@@ -56,6 +75,8 @@ def open_image(path: Path, min_side: int) -> Image.Image:
 
     JPEGs are decoded with DCT scaling (``draft``) straight to near ``min_side``: on the bench's
     noisy 12 MP photos that costs 123 ms instead of 210 ms for a full decode, before any resize.
+    So a JPEG is judged by the size it decodes at, any other format by the size it declares; an image
+    still over :data:`SHRINK_ABOVE` pixels is shrunk to at least twice ``min_side`` before anything else.
     """
     try:
         size = path.stat().st_size
@@ -72,28 +93,95 @@ def open_image(path: Path, min_side: int) -> Image.Image:
             if not register_heif():  # a HEIC photo under another name: try again once HEIF is known
                 raise
             return _decode(path, min_side)
-    except Image.DecompressionBombError:
-        raise ImageError(f"image is larger than the {MAX_PIXELS // 1_000_000} megapixel safety limit") from None
+    except Image.DecompressionBombError:  # Pillow's own guard, should anything have set its limit again
+        raise ImageError(_too_large()) from None
     except UnidentifiedImageError:
         raise ImageError("not a readable image (unknown or unsupported format)") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        reason = str(exc).strip() or type(exc).__name__
-        if "truncated" in reason:
-            reason = "image data is truncated (file cut short)"
-        raise ImageError(f"corrupt image: {reason}") from None
+    except OSError as exc:
+        if exc.errno is not None:  # the system's error (a folder now, a failing disk), not the decoder's
+            raise ImageError(f"cannot read file: {exc.strerror or exc}") from None
+        raise ImageError(f"corrupt image: {_decoder_reason(exc)}") from None
+    except (SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"corrupt image: {_decoder_reason(exc)}") from None
     except MemoryError:
         raise ImageError("image too large to decode in memory") from None
 
 
+def _decoder_reason(exc: Exception) -> str:
+    """Pillow's reason, with its several wordings of a file cut short ("Truncated File Read", ...) made one."""
+    reason = str(exc).strip() or type(exc).__name__
+    return "image data is truncated (file cut short)" if "truncated" in reason.lower() else reason
+
+
 def _decode(path: Path, min_side: int) -> Image.Image:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        with Image.open(path) as img:
-            if img.format == "JPEG":
-                img.draft(None, (min_side, min_side))
-            img.load()
-            upright = ImageOps.exif_transpose(img)
-            return _to_rgb(upright)
+    with Image.open(path) as img:
+        if img.format == "JPEG":
+            img.draft(None, (min_side, min_side))
+        _check_size(img)
+        img.load()
+        factor = _shrink_factor(img.size, min_side)
+        if factor == 1:
+            return _to_rgb(ImageOps.exif_transpose(img))
+        ImageOps.exif_transpose(img, in_place=True)  # no full-size copy when it is upright already
+        return _to_rgb(_shrink(img, factor))
+
+
+def _check_size(img: Image.Image) -> None:
+    """Refuse an image that would decode to more than :data:`MAX_PIXELS`, before it is decoded."""
+    if img.width * img.height > MAX_PIXELS:
+        raise ImageError(_too_large())
+
+
+def _too_large() -> str:
+    return f"image is larger than the {MAX_PIXELS // 1_000_000} megapixel safety limit"
+
+
+def _shrink_factor(size: tuple[int, int], min_side: int) -> int:
+    """How many times to shrink a decoded image of ``size`` before converting its mode; 1 for not at all.
+
+    Only images over :data:`SHRINK_ABOVE` pixels are shrunk (so every ordinary photo's pixels are
+    exactly as before), and never below twice ``min_side`` on the shorter side: the model's resize
+    (and the preview, which asks for its own ``min_side``) still has more pixels than it uses.
+    """
+    if size[0] * size[1] <= SHRINK_ABOVE:
+        return 1
+    return max(1, min(size) // max(2 * min_side, _SMALLEST_SHRUNK_SIDE))
+
+
+def _shrink(img: Image.Image, factor: int) -> Image.Image:
+    """``img`` box-averaged ``factor`` times (``Image.reduce``), a strip of rows at a time.
+
+    Each strip is a whole number of ``factor`` rows high, so the result is that of one reduce of the
+    whole image; but the conversions a reduce needs first (and the premultiplied copy Pillow makes of
+    RGBA) are made of a strip, not of the whole 100+ MP image.
+    """
+    rows = factor * max(1, _STRIP_PIXELS // (img.width * factor))
+    strips = [_reduce_strip(img.crop((0, top, img.width, min(top + rows, img.height))), factor)
+              for top in range(0, img.height, rows)]
+    out = Image.new(strips[0].mode, (strips[0].width, sum(s.height for s in strips)))
+    top = 0
+    for strip in strips:
+        out.paste(strip, (0, top))
+        top += strip.height
+    return out
+
+
+def _reduce_strip(strip: Image.Image, factor: int) -> Image.Image:
+    """One strip reduced in a mode that averages correctly.
+
+    ``Image.reduce`` refuses palette, 1-bit and 16-bit pixels, and averaging would turn a colour key
+    (a PNG's tRNS) into colours that match no key; such strips are converted first, as
+    :func:`_to_rgb` would have converted the whole image.
+    """
+    if strip.mode.startswith("I;16"):
+        return strip.convert("I").reduce(factor).convert("I;16")  # still 16-bit: _to_rgb scales by the mode
+    if strip.mode == "1":
+        strip = strip.convert("L")
+    elif strip.mode == "PA" or "transparency" in strip.info:
+        strip = strip.convert("RGBA")
+    elif strip.mode == "P":
+        strip = strip.convert("RGB")
+    return strip.reduce(factor)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 import tempfile
@@ -52,6 +53,8 @@ class ModelCard:
     threshold: float
     raw: dict
     second_look: SecondLook | None = None
+    path: Path | None = None
+    """The card's file, when it was read from one (``train/`` also makes cards in memory): errors name it."""
 
     @property
     def decoded_views(self) -> tuple[View, ...]:
@@ -81,6 +84,7 @@ class ModelCard:
                 threshold=float(raw["calibration"]["threshold"]),
                 raw=raw,
                 second_look=_second_look(raw["input"].get("second_look")),
+                path=card_path,
             )
         except OSError as exc:
             raise ModelError(f"{card_path}: cannot read model card: {exc.strerror or exc}") from None
@@ -96,8 +100,10 @@ class ModelCard:
         for view in card.decoded_views:
             if view.resize not in RESIZE_MODES:
                 raise ModelError(f"{card_path}: unsupported resize mode {view.resize!r} for input {view.name!r}")
-        if not card.temperature > 0.0:
-            raise ModelError(f"{card_path}: temperature must be positive")
+        if not (card.temperature > 0.0 and math.isfinite(card.temperature)):
+            raise ModelError(f"{card_path}: temperature must be positive, got {card.temperature}")
+        if not 0.0 < card.threshold <= 1.0:  # the CLI's --threshold is held to the same range
+            raise ModelError(f"{card_path}: threshold must be a probability in (0, 1], got {card.threshold}")
         if card.second_look and (len(card.views) != 1 or card.second_look.view.name != card.views[0].name):
             raise ModelError(f"{card_path}: a second look needs a one-view model and names that view's input")
         return card
@@ -313,6 +319,30 @@ class _Sha256Check:
             raise self._error
 
 
+def _takes(graph_input: Any, view: View) -> bool:
+    """Whether an ONNX input takes the view's batches, ``uint8[n, size, size, 3]`` for any ``n``.
+
+    Only dimensions the graph fixes (ints) are compared: a free one (a name, or None) takes any size, so
+    a graph exported with free spatial dimensions takes a card of any view size.
+    """
+    shape = list(graph_input.shape)
+    fixed = (None, view.size, view.size, 3)
+    return (graph_input.type == "tensor(uint8)" and len(shape) == len(fixed)
+            and not isinstance(shape[0], int)
+            and all(not isinstance(got, int) or got == want for got, want in zip(shape[1:], fixed[1:], strict=True)))
+
+
+def _input_text(graph_input: Any) -> str:
+    """An ONNX input as ``uint8[batch, 240, 240, 3]``: its element type, then each dimension's size or name."""
+    kind = str(graph_input.type).removeprefix("tensor(").removesuffix(")")
+    return f"{kind}[{', '.join('?' if d is None else str(d) for d in graph_input.shape)}]"
+
+
+def _one_line(exc: BaseException) -> str:
+    """onnxruntime's messages run over several lines; a :class:`ModelError` is one."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 class Classifier:
     """Runs the card's ONNX model on batches of uint8 pixels; refuses a model that does not match its card.
 
@@ -340,11 +370,16 @@ class Classifier:
             try:
                 self._session = ort.InferenceSession(str(card.onnx_path), options, providers=PROVIDERS)
             except Exception as exc:  # onnxruntime raises its own untyped errors for malformed graphs
-                raise ModelError(f"{card.onnx_path}: onnxruntime cannot load it: {exc}") from None
-        names = {i.name for i in self._session.get_inputs()}
+                raise ModelError(f"{card.onnx_path}: onnxruntime cannot load it: {_one_line(exc)}") from None
+        inputs = {i.name: i for i in self._session.get_inputs()}
         wanted = {v.name for v in card.views}
-        if names != wanted:
-            raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(names)} are not the card's views {sorted(wanted)}")
+        if inputs.keys() != wanted:
+            raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(inputs)} are not the card's views {sorted(wanted)}")
+        for view in card.views:
+            # Checked here rather than met as onnxruntime's InvalidArgument traceback at the first batch.
+            if not _takes(inputs[view.name], view):
+                raise ModelError(f"{card.path or card.onnx_path}: the card's view {view.name!r} feeds {card.onnx_path.name} "
+                                 f"uint8[n, {view.size}, {view.size}, 3], but its graph takes {_input_text(inputs[view.name])}")
         if card.second_look:
             side = self._session.get_inputs()[0].shape[1]
             if isinstance(side, int) and side != card.second_look.view.size:
@@ -403,7 +438,10 @@ class Classifier:
 
     def logits(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
         """A batch per card view, by name (see ``images.stack_views``) -> uncalibrated logits ``float32[n, labels]``."""
-        return self._session.run(None, inputs)[0]
+        try:
+            return self._session.run(None, inputs)[0]
+        except Exception as exc:  # onnxruntime's own untyped errors (an input it refuses, an operator failing)
+            raise ModelError(f"{self.card.onnx_path}: onnxruntime failed running it: {_one_line(exc)}") from None
 
     def looked_logits(self, photos: Sequence[tuple[np.ndarray, ...]]) -> np.ndarray:
         """Photos fitted to the card's :attr:`~ModelCard.decoded_views` -> logits as the card decides them.

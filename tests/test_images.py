@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import BLUE, GREEN, RED, photo, shared
-from PIL import Image
+from PIL import Image, ImageOps
 
-from catsort.images import ImageError, View, is_image_name, load_image, load_views
+from catsort import images
+from catsort.images import ImageError, View, is_image_name, load_image, load_views, open_image, to_model_input
 
 SIZE = 32
 
@@ -250,3 +252,192 @@ def test_a_second_look_the_model_cannot_take_is_refused_in_one_line(tmp_path: Pa
     with pytest.raises(ModelError, match=error) as caught:
         Classifier(ModelCard.load(path))
     assert "\n" not in str(caught.value)
+
+
+def _no_pillow_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
+    return [f"{w.category.__name__}: {w.message}" for w in caught if "PIL" in w.filename or issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+def test_a_200_megapixel_jpeg_is_judged_by_the_size_it_decodes_at(tmp_path: Path) -> None:
+    """Samsung's 200 MP mode (16320 x 12240): over the safety limit as declared, ~3 MP once drafted to 1/8."""
+    Image.new("RGB", (16320, 12240), RED).save(tmp_path / "200mp.jpg", quality=80)  # ~0.6 s, ~0.8 GB while saving
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        img = open_image(tmp_path / "200mp.jpg", 240)
+        pixels = to_model_input(img, 240, "centre")
+    assert img.size == (16320 // 8, 12240 // 8) and dominant(pixels) == 0
+    assert not _no_pillow_warnings(caught)
+
+
+def test_the_pixel_limit_applies_to_a_jpeg_after_draft_and_to_other_formats_as_declared(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(images, "MAX_PIXELS", 5_000_000)
+    picture = photo(RED, (4000, 3000))  # 12 MP: a JPEG decodes at 1/8 of that for a 32 px view
+    picture.save(tmp_path / "big.jpg", quality=85)
+    picture.save(tmp_path / "big.png", compress_level=1)
+    assert dominant(load_image(tmp_path / "big.jpg", SIZE)) == 0
+    with pytest.raises(ImageError, match="^image is larger than the 5 megapixel safety limit$"):
+        load_image(tmp_path / "big.png", SIZE)
+
+
+@pytest.mark.parametrize("width, height", [(60_000, 60_000), (16_320, 12_240)])
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(tmp_path: Path, width: int, height: int) -> None:
+    """A few hundred bytes declaring 3.6 gigapixels (or 200 MP, as a PNG, which has no draft) is refused, not decoded."""
+    _png_header_only(tmp_path / "bomb.png", width, height)
+    with pytest.raises(ImageError) as err:
+        load_views(tmp_path / "bomb.png", [View("pixels", 1600, "centre")])
+    assert str(err.value) == "image is larger than the 178 megapixel safety limit"
+
+
+@pytest.mark.parametrize("shrink", [True, False], ids=["shrunk", "full-size"])
+def test_no_pillow_warning_reaches_stderr_for_a_big_image_that_is_accepted(tmp_path: Path, monkeypatch, shrink: bool) -> None:
+    """The centre crop of a 10000 x 9500 photo is over Pillow's warning limit; nothing is printed for it."""
+    if not shrink:  # the crop then runs on the whole image, as it did before images were shrunk
+        monkeypatch.setattr(images, "SHRINK_ABOVE", 10**12)
+    grey = np.full((9500, 10000), 128, dtype=np.uint8)
+    grey[:, 5000:] = 200
+    Image.fromarray(grey).save(tmp_path / "grey.png", compress_level=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        centre, squash = load_views(tmp_path / "grey.png", [View("pixels", 240, "centre"), View("squash", 32, "squash")])
+    assert centre.shape == (240, 240, 3) and squash.shape == (32, 32, 3)
+    assert not _no_pillow_warnings(caught)
+
+
+def _quadrants(width: int, height: int) -> np.ndarray:
+    """RGBA: a transparent top-left quarter, a half-transparent blue top-right, opaque red below."""
+    rgba = np.zeros((height, width, 4), dtype=np.uint8)
+    rgba[height // 2:] = (*RED, 255)
+    rgba[: height // 2, width // 2:] = (*BLUE, 128)
+    return rgba
+
+
+def test_a_huge_rgba_image_is_shrunk_before_it_is_flattened_onto_white(tmp_path: Path) -> None:
+    """8000 x 6400 (51 MP, over SHRINK_ABOVE): shrunk first, not copied at full size five times."""
+    Image.fromarray(_quadrants(8000, 6400), "RGBA").save(tmp_path / "huge.png", compress_level=1)
+    img = open_image(tmp_path / "huge.png", 240)
+    assert img.mode == "RGB" and min(img.size) >= 2 * 240 and img.width < 8000
+    px = np.asarray(img)
+    h, w = px.shape[:2]
+    assert (px[: h // 4, : w // 4] == 255).all(), "transparent is white"
+    assert (px[3 * h // 4:, : w // 4] == RED).all()
+    assert np.abs(px[h // 8, 7 * w // 8].astype(int) - [147, 147, 227]).max() <= 2, "half-transparent blue on white"
+
+
+def _sixteen_bit(width: int, height: int) -> Image.Image:
+    return Image.fromarray(np.tile(np.linspace(0, 65535, width, dtype=np.uint16), (height, 1)))
+
+
+def _dark_sixteen_bit(width: int, height: int) -> Image.Image:
+    return Image.fromarray(np.tile(np.linspace(0, 250, width).astype(np.uint16), (height, 1)))
+
+
+def _palette(width: int, height: int) -> Image.Image:
+    """The quadrants as palette indices 0 (the transparent colour when saved so), 1 (blue) and 2 (red)."""
+    rgba = _quadrants(width, height)
+    index = (rgba[..., 2] == BLUE[2]) + 2 * (rgba[..., 0] == RED[0])
+    img = Image.frombytes("P", (width, height), index.astype(np.uint8).tobytes())
+    img.putpalette([0, 0, 0, *BLUE, *RED])
+    return img
+
+
+def _asymmetric(width: int, height: int) -> Image.Image:
+    """The quadrants on black, opaque: every turn and flip of it looks different."""
+    return Image.fromarray(_quadrants(width, height)[..., :3])
+
+
+_SHRUNK_CASES = [
+    ("rgba.png", lambda w, h: Image.fromarray(_quadrants(w, h), "RGBA"), {}),
+    ("la.png", lambda w, h: Image.fromarray(_quadrants(w, h), "RGBA").convert("LA"), {}),
+    ("deep.png", _sixteen_bit, {}),
+    ("dark16.png", _dark_sixteen_bit, {}),  # still 16-bit once shrunk: nearly black, not stretched to white
+    ("palette.png", _palette, {"transparency": 0}),
+    ("palette.gif", _palette, {}),
+    ("keyed.png", lambda w, h: _asymmetric(w, h).convert("L"), {"transparency": 0}),
+    ("bits.png", lambda w, h: Image.fromarray(_quadrants(w, h)[..., 0] > 100), {}),
+    ("print.tif", lambda w, h: photo(RED, (w, h)).convert("CMYK"), {}),
+    ("turned.png", _asymmetric, {"exif": {0x0112: 6}}),
+    ("turned.tif", _asymmetric, {"exif": {0x0112: 8}}),
+]
+
+
+@pytest.mark.parametrize("name, make, save", _SHRUNK_CASES, ids=[case[0] for case in _SHRUNK_CASES])
+def test_a_shrunk_image_looks_like_the_full_size_one(tmp_path: Path, monkeypatch, name: str, make, save: dict) -> None:
+    """Each mode a shrink converts specially, shrunk (threshold lowered) against decoded whole."""
+    path = tmp_path / name
+    image = make(600, 400)
+    if "exif" in save:
+        exif = Image.Exif()
+        exif.update(save["exif"])
+        save = {"exif": exif}
+    image.save(path, **save)
+    whole = images.open_image(path, 32)
+    monkeypatch.setattr(images, "SHRINK_ABOVE", 100_000)
+    monkeypatch.setattr(images, "_SMALLEST_SHRUNK_SIDE", 64)
+    shrunk = images.open_image(path, 32)
+    assert shrunk.mode == "RGB" and shrunk.size < whole.size and min(shrunk.size) >= 2 * 32
+    for view in (View("pixels", 48, "squash"), View("centre", 48, "centre")):
+        got, want = (to_model_input(img, view.size, view.resize).astype(int) for img in (shrunk, whole))
+        assert np.abs(got - want).mean() < 3, (view, np.abs(got - want).mean())
+
+
+def _decoded_as_before(path: Path, min_side: int) -> Image.Image:
+    """open_image as it was before huge images were shrunk and sizes checked here: the reference."""
+    with Image.open(path) as img:
+        if img.format == "JPEG":
+            img.draft(None, (min_side, min_side))
+        img.load()
+        return images._to_rgb(ImageOps.exif_transpose(img))
+
+
+_ORDINARY_CASES = [
+    ("photo.jpg", lambda: photo(RED, (1200, 900))),
+    ("rgba.png", lambda: Image.fromarray(_quadrants(640, 480), "RGBA")),
+    ("deep.png", lambda: _sixteen_bit(640, 480)),
+    ("palette.png", lambda: _palette(640, 480)),
+    ("scan.tif", lambda: photo(BLUE, (800, 600)).convert("CMYK")),
+]
+
+
+@pytest.mark.parametrize("name, make", _ORDINARY_CASES, ids=[case[0] for case in _ORDINARY_CASES])
+def test_an_ordinary_photo_decodes_exactly_as_before(tmp_path: Path, monkeypatch, name: str, make) -> None:
+    def no_shrink(img: Image.Image, factor: int) -> Image.Image:
+        raise AssertionError("an ordinary photo was shrunk")
+
+    monkeypatch.setattr(images, "_shrink", no_shrink)
+    path = tmp_path / name
+    exif = Image.Exif()
+    exif[0x0112] = 8  # turned: exif_transpose's copy is part of what must not change
+    make().save(path, **({} if name.endswith(".gif") else {"exif": exif}))
+    for min_side in (32, 240, 1600):
+        got, want = open_image(path, min_side), _decoded_as_before(path, min_side)
+        assert (got.mode, got.size, got.tobytes()) == (want.mode, want.size, want.tobytes())
+        for view in (View("pixels", 240, "centre"), View("squash", 224, "squash")):
+            assert np.array_equal(to_model_input(got, view.size, view.resize), to_model_input(want, view.size, view.resize))
+
+
+def test_only_images_far_larger_than_any_photo_are_shrunk() -> None:
+    """50 MP decoded is kept whole, whatever is asked for; one row more is shrunk, to twice the side asked for
+    (or 512 px, the thumbnails' need, if more)."""
+    assert images._shrink_factor((8000, 6250), 32) == 1
+    assert images._shrink_factor((8000, 6251), 300) == 6251 // 600
+    assert images._shrink_factor((8000, 6251), 32) == 6251 // 512
+    assert images._shrink_factor((16320, 12240), 1600) == 12240 // 3200
+    assert images._shrink_factor((9000, 6000), 4000) == 1
+
+
+def test_a_jpeg_cut_short_anywhere_reads_as_truncated(tmp_path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(buf, "JPEG")
+    for cut in (200, len(buf.getvalue()) // 2):  # inside the headers ("Truncated File Read"), inside the pixels
+        path = tmp_path / f"cut_{cut}.jpg"
+        path.write_bytes(buf.getvalue()[:cut])
+        with pytest.raises(ImageError, match=r"^corrupt image: image data is truncated \(file cut short\)$"):
+            open_image(path, 240)
+
+
+def test_a_photo_replaced_by_a_folder_is_a_read_error_not_a_corrupt_image(tmp_path: Path) -> None:
+    (tmp_path / "IMG_0001.jpg").mkdir()
+    with pytest.raises(ImageError, match=r"^cannot read file: Is a directory$"):
+        open_image(tmp_path / "IMG_0001.jpg", 240)
