@@ -11,15 +11,16 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
-from catsort.images import ImageError, View, encode_thumbnail, fit_views, open_image
+from catsort.images import ImageError, encode_thumbnail, fit_views, open_image, to_model_input
 from catsort.model import Classifier, ModelCard, calibrated_probabilities
 
 
@@ -40,8 +41,12 @@ class Prediction:
 @dataclass(frozen=True)
 class _Decoded:
     pixels: tuple[np.ndarray, ...]
+    """The photo fitted to the card's views: the first look's."""
     fingerprint: tuple[int, int]
     thumbnail: bytes | None
+    image: Image.Image | None
+    """The decode itself, kept for the length of its batch when the card has a second look: only the
+    photos the first look leaves unsure are fitted to its view."""
 
 
 class BackgroundClassifier:
@@ -74,8 +79,9 @@ class BackgroundClassifier:
         assert self._classifier is not None
         return self._classifier
 
-    def looked_logits(self, photos: Sequence[tuple[np.ndarray, ...]]) -> np.ndarray:
-        return self.wait().looked_logits(photos)
+    def looked_logits(self, photos: Sequence[tuple[np.ndarray, ...]],
+                      second_view: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        return self.wait().looked_logits(photos, second_view)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return calibrated_probabilities(logits, self.card.temperature)
@@ -85,12 +91,12 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def _decode(path: Path, views: tuple[View, ...], thumbnail_size: int | None) -> _Decoded | str:
+def _decode(path: Path, card: ModelCard, thumbnail_size: int | None) -> _Decoded | str:
     try:
         st = os.stat(path)
-        img = open_image(path, max(v.size for v in views))
+        img = open_image(path, max(v.size for v in card.decoded_views))
         thumb = encode_thumbnail(img, thumbnail_size) if thumbnail_size else None
-        return _Decoded(fit_views(img, views), (st.st_size, st.st_mtime_ns), thumb)
+        return _Decoded(fit_views(img, card.views), (st.st_size, st.st_mtime_ns), thumb, img if card.second_look else None)
     except ImageError as exc:
         return str(exc)
     except OSError as exc:
@@ -99,7 +105,7 @@ def _decode(path: Path, views: tuple[View, ...], thumbnail_size: int | None) -> 
         return f"unexpected decoder error: {type(exc).__name__}: {exc}"
 
 
-def _classify_batch(paths: list[Path], classifier: Classifier, views: tuple[View, ...], thumbnail_size: int | None,
+def _classify_batch(paths: list[Path], classifier: Classifier, thumbnail_size: int | None,
                     cancel: threading.Event | None) -> list[Prediction]:
     """Decode a few files and run the model on them, all in the calling worker thread.
 
@@ -112,11 +118,11 @@ def _classify_batch(paths: list[Path], classifier: Classifier, views: tuple[View
     for path in paths:
         if cancel is not None and cancel.is_set():
             return []
-        decoded.append(_decode(path, views, thumbnail_size))
+        decoded.append(_decode(path, classifier.card, thumbnail_size))
     good = [d for d in decoded if not isinstance(d, str)]
     probs = logits = None
     if good:
-        logits = classifier.looked_logits([d.pixels for d in good])
+        logits = classifier.looked_logits([d.pixels for d in good], _second_view(classifier.card, good))
         probs = classifier.probabilities(logits)
     out, k = [], 0
     for path, d in zip(paths, decoded, strict=True):
@@ -128,6 +134,14 @@ def _classify_batch(paths: list[Path], classifier: Classifier, views: tuple[View
                               d.fingerprint, d.thumbnail))
         k += 1
     return out
+
+
+def _second_view(card: ModelCard, decoded: list[_Decoded]) -> Callable[[int], np.ndarray] | None:
+    """Photo ``i`` of ``decoded`` fitted to the card's second look, made only when the model asks for it."""
+    look = card.second_look
+    if look is None:
+        return None
+    return lambda i: to_model_input(decoded[i].image, look.view.size, look.view.resize)
 
 
 def classify_files(
@@ -145,7 +159,6 @@ def classify_files(
     more than there are workers are in flight, so memory stays flat and the workers never wait.
     """
     jobs = jobs or default_jobs()
-    views = classifier.card.decoded_views
     in_flight_limit = jobs + 2
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="classify")
     pending: deque[Future] = deque()
@@ -160,7 +173,7 @@ def classify_files(
                 batch = list(islice(it, batch_size))
                 if not batch:
                     break
-                pending.append(pool.submit(_classify_batch, batch, classifier, views, thumbnail_size, cancel))
+                pending.append(pool.submit(_classify_batch, batch, classifier, thumbnail_size, cancel))
             if not pending or cancelled():
                 return
             for prediction in pending.popleft().result():

@@ -151,3 +151,35 @@ def test_an_onnxruntime_failure_while_running_is_a_one_line_model_error(colour_m
     message = str(caught.value)
     assert message.startswith(f"{colour_model.with_suffix('.onnx')}: onnxruntime failed running it: ") and "\n" not in message
     assert "pixels" in message
+
+
+def test_only_the_photos_the_first_look_leaves_unsure_are_fitted_to_the_second_look(tmp_path: Path) -> None:
+    """The shipped card has a second look: it must ask for exactly the unsure photos' second view, and decide
+    as it does when every photo comes already fitted to both views."""
+    from PIL import Image
+
+    from catsort.images import fit_views, open_image
+    from catsort.model import needs_second_look, shipped_card_path
+
+    card = ModelCard.load(shipped_card_path())
+    if card.second_look is None:
+        pytest.skip("the shipped model has no second look")
+    side = max(v.size for v in card.decoded_views)
+    cat = open_image(REPO / "assets" / "samples" / "chelsea.jpg", side)
+    other = open_image(REPO / "assets" / "samples" / "astronaut.png", side).resize(cat.size)
+    # A cat fading into a non-pet in fine steps: somewhere along the way the model changes its mind.
+    images = [Image.blend(cat, other, float(a)) for a in np.linspace(0.0, 1.0, 41)]
+    both = [fit_views(img, card.decoded_views) for img in images]
+    clf = Classifier(card, threads=1)
+    first = clf.logits({card.views[0].name: np.stack([b[0] for b in both])})
+    unsure = np.flatnonzero(needs_second_look(first, card.temperature, card.second_look.below)).tolist()
+    assert 0 < len(unsure) < len(images), "the photos should include sure and unsure ones"
+    asked: list[int] = []
+
+    def second_view(i: int) -> np.ndarray:
+        asked.append(i)
+        return both[i][-1]
+
+    lazily = clf.looked_logits([b[: len(card.views)] for b in both], second_view)
+    assert asked == unsure
+    np.testing.assert_array_equal(lazily, clf.looked_logits(both))
