@@ -30,6 +30,10 @@ any other format declares, before a pixel is decoded."""
 # image or crop over half the limit; this module, the app's one opener of images, checks instead.
 Image.MAX_IMAGE_PIXELS = None
 
+DRAFTABLE = frozenset({"JPEG", "MPO"})
+"""Formats decoded with DCT scaling. MPO is the JPEG of many phones and cameras with a second picture
+(depth, a preview) appended; its first picture is an ordinary JPEG, decoded as one."""
+
 SHRINK_ABOVE = 50_000_000
 """Images decoding to more pixels than this (no ordinary photo, and no training photo, is that large)
 are box-shrunk before their mode is converted (see :func:`_shrink_factor`): converting a 178 MP RGBA
@@ -115,7 +119,7 @@ def _decoder_reason(exc: Exception) -> str:
 
 def _decode(path: Path, min_side: int) -> Image.Image:
     with Image.open(path) as img:
-        if img.format == "JPEG":
+        if img.format in DRAFTABLE:
             img.draft(None, (min_side, min_side))
         _check_size(img)
         img.load()

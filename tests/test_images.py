@@ -441,3 +441,15 @@ def test_a_photo_replaced_by_a_folder_is_a_read_error_not_a_corrupt_image(tmp_pa
     (tmp_path / "IMG_0001.jpg").mkdir()
     with pytest.raises(ImageError, match=r"^cannot read file: Is a directory$"):
         open_image(tmp_path / "IMG_0001.jpg", 240)
+
+
+def test_an_mpo_phone_photo_decodes_as_the_same_picture_saved_as_jpeg(tmp_path: Path) -> None:
+    """MPO (a JPEG with a second picture appended) is drafted like a JPEG: same pixels, at the small size."""
+    first, depth = photo(RED, size=(4000, 3000), seed=1), photo(BLUE, size=(4000, 3000), seed=2)
+    first.save(tmp_path / "phone.jpg", format="MPO", save_all=True, append_images=[depth], quality=90)
+    first.save(tmp_path / "plain.jpg", format="JPEG", quality=90)
+    with Image.open(tmp_path / "phone.jpg") as img:
+        assert img.format == "MPO"
+    mpo, jpeg = open_image(tmp_path / "phone.jpg", 240), open_image(tmp_path / "plain.jpg", 240)
+    assert mpo.size == jpeg.size and min(mpo.size) < 3000 // 4, "drafted, not decoded at 12 MP"
+    assert np.array_equal(np.asarray(mpo), np.asarray(jpeg))
