@@ -44,9 +44,16 @@ class _Decoded:
     """The photo fitted to the card's views: the first look's."""
     fingerprint: tuple[int, int]
     thumbnail: bytes | None
-    image: Image.Image | None
-    """The decode itself, kept for the length of its batch when the card has a second look: only the
-    photos the first look leaves unsure are fitted to its view."""
+    second: Image.Image | np.ndarray | None
+    """For a card with a second look: the decode itself, kept for the length of its batch so that only the
+    photos the first look leaves unsure are fitted to that view; or, for a decode too big to keep
+    (:data:`KEEP_DECODES_UP_TO` pixels), the photo already fitted to it."""
+
+
+KEEP_DECODES_UP_TO = 1_000_000
+"""Pixels of a decode a batch may keep for its second look. A drafted JPEG is under this (a 48 MP one
+decodes at 0.8 MP); a 12 MP HEIC or PNG decodes whole, at 36 MB, and eight of them per worker would not
+be kept for the sake of 0.7 ms each."""
 
 
 class BackgroundClassifier:
@@ -96,7 +103,7 @@ def _decode(path: Path, card: ModelCard, thumbnail_size: int | None) -> _Decoded
         st = os.stat(path)
         img = open_image(path, max(v.size for v in card.decoded_views))
         thumb = encode_thumbnail(img, thumbnail_size) if thumbnail_size else None
-        return _Decoded(fit_views(img, card.views), (st.st_size, st.st_mtime_ns), thumb, img if card.second_look else None)
+        return _Decoded(fit_views(img, card.views), (st.st_size, st.st_mtime_ns), thumb, _for_second_look(img, card))
     except ImageError as exc:
         return str(exc)
     except OSError as exc:
@@ -136,12 +143,25 @@ def _classify_batch(paths: list[Path], classifier: Classifier, thumbnail_size: i
     return out
 
 
+def _for_second_look(img: Image.Image, card: ModelCard) -> Image.Image | np.ndarray | None:
+    """What :attr:`_Decoded.second` keeps of a decode."""
+    look = card.second_look
+    if look is None:
+        return None
+    return img if img.width * img.height <= KEEP_DECODES_UP_TO else to_model_input(img, look.view.size, look.view.resize)
+
+
 def _second_view(card: ModelCard, decoded: list[_Decoded]) -> Callable[[int], np.ndarray] | None:
     """Photo ``i`` of ``decoded`` fitted to the card's second look, made only when the model asks for it."""
     look = card.second_look
     if look is None:
         return None
-    return lambda i: to_model_input(decoded[i].image, look.view.size, look.view.resize)
+
+    def fitted(i: int) -> np.ndarray:
+        kept = decoded[i].second
+        return to_model_input(kept, look.view.size, look.view.resize) if isinstance(kept, Image.Image) else kept
+
+    return fitted
 
 
 def classify_files(

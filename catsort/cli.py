@@ -3,7 +3,7 @@
 Exit codes: 0 every file handled, 1 some files could not be read or moved, or the report could not
 be written (the rest were done),
 2 usage errors or an unusable folder or model (nothing was touched), 3 stopped part way by a fault of
-the disk (full, read-only: one line says where and why; every file is at its old or its new place and
+the disk (full, read-only) or of the model (one line says where and why; every file is at its old or its new place and
 ``--undo`` reverts what was done, or finishes an undo that stopped), 130 interrupted (every file is
 still at its old or its new place; ``--undo`` reverts what was done), 141 the reader of the output
 went away (``| head``), as a shell reports a program a closed pipe stopped.
@@ -15,6 +15,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -64,16 +65,25 @@ def _folder_path(text: str) -> Path:
     return Path(text)
 
 
-_UNSEEN = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r"}
+_UNSEEN = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} | {
+    0x0A: "\\n", 0x09: "\\t", 0x0D: "\\r", 0x5C: "\\\\"}
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
+"""Unicode's format characters (right-to-left overrides, zero-width joiners) and line separators."""
 
 
 def printable(text: object) -> str:
-    """``text`` with control characters shown as escapes.
+    """``text`` with control and invisible characters shown as escapes, and a backslash as two.
 
-    File names may hold newlines or terminal escape sequences: printed raw, one would split a
-    one-line report in two, the other would recolour or rewrite the user's terminal.
+    File names may hold newlines, terminal escape sequences or a right-to-left override: printed raw,
+    one would split a one-line report in two, another would recolour the user's terminal, the last
+    would show ``cat_gpj.exe`` reversed. A backslash doubles so that an escape cannot be faked.
     """
-    return str(text).translate(_UNSEEN)
+    import unicodedata
+
+    shown = str(text).translate(_UNSEEN)
+    if shown.isascii():
+        return shown
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _INVISIBLE else c for c in shown)
 
 
 def _say(line: str, file: TextIO) -> None:
@@ -154,10 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         from catsort.report import REPORT_SUFFIXES
 
         if args.report.suffix.lower() not in REPORT_SUFFIXES:
-            parser.error(f"--report {args.report}: the file name must end in .json or .csv")
-        problem = _report_place_problem(args.report)
-        if problem:  # found now, before the sort, rather than after every photo has moved
-            parser.error(f"--report {args.report}: {problem}")
+            parser.error(f"--report {printable(args.report)}: the file name must end in .json or .csv")
     if not (args.headless or args.undo):
         flags = ("copy", "dry_run", "report", "json", "threshold", "model", "all", "quiet", "verbose")
         terminal_only = [f for f in flags if getattr(args, f)]
@@ -168,40 +175,69 @@ def main(argv: list[str] | None = None) -> int:
         return open_window(args.path, recursive=args.recursive)
     if args.path is None:
         parser.error("PATH is required")
+    problem = args.report and _report_place_problem(args.report)
+    if problem:  # found now, before the sort, rather than after every photo has moved
+        parser.error(f"--report {printable(args.report)}: {problem}")
     import logging  # Pillow imports it anyway; here so a library's warning reads as one of ours
 
     logging.basicConfig(level=logging.WARNING, format="catsort: %(message)s")
-    on_interrupt = signal.getsignal(signal.SIGINT)
+    on_interrupt = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
     try:
-        code = _undo(args) if args.undo else _sort(args)
+        code = _run(args)
+    finally:
+        if on_interrupt is not None:  # a caller (a test) keeps its Ctrl-C, and so do the programs it starts
+            signal.signal(signal.SIGINT, on_interrupt)
+    if argv is None:  # the program itself (console script, python -m catsort, the bundle), not a caller
+        _leave(code)
+    return code
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The undo or the sort, with every way it can end turned into an exit code and one line."""
+    try:
+        return _undo(args) if args.undo else _sort(args)
     except CatsortError as exc:
         _say(f"catsort: {exc}", sys.stderr)
-        code = EXIT_UNUSABLE
-    except BrokenPipeError:
+        return EXIT_UNUSABLE
+    except BrokenPipeError:  # stdout's reader left before the sort's own output (that case is _sort's)
         _silence_stdout()
-        code = EXIT_CLOSED_PIPE
+        return EXIT_CLOSED_PIPE
     except KeyboardInterrupt:
         _ignore_further_interrupts()
         print(file=sys.stderr)  # past the ^C the terminal echoed
         _say(f"catsort: interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}",
              sys.stderr)
-        code = EXIT_INTERRUPTED
-    if argv is None:  # the program itself (console script, python -m catsort, the bundle), not a caller
-        _leave(code)
-    signal.signal(signal.SIGINT, on_interrupt)  # a caller (a test) keeps its Ctrl-C, and so do the programs it starts
-    return code
+        return EXIT_INTERRUPTED
 
 
 def _report_place_problem(report: Path) -> str | None:
     """Why ``--report`` could not be written where it names, or None."""
-    folder = report.parent
-    if not folder.is_dir():
-        return f"the folder {folder} does not exist"
     if report.is_dir():
         return "that is a folder"
-    if not os.access(folder, os.W_OK) or (report.exists() and not os.access(report, os.W_OK)):
-        return "cannot write there (permission denied)"
-    return None
+    if report.exists():  # overwritten in place: only the file itself must be writable
+        return None if os.access(report, os.W_OK) else "cannot write that file (permission denied)"
+    folder = report.parent
+    if not folder.is_dir():
+        return f"the folder {printable(folder)} does not exist"
+    return None if os.access(folder, os.W_OK) else "cannot write in its folder (permission denied)"
+
+
+def _to_stdout(write: Callable[[], None]) -> bool:
+    """Run ``write``; True if stdout's reader had left (``| head``). Stdout then goes to /dev/null, so that
+    the lines stderr still has to give (a stop, a lost report) and the run's real exit code are not lost."""
+    try:
+        write()
+        sys.stdout.flush()
+        return False
+    except BrokenPipeError:
+        _silence_stdout()
+        return True
 
 
 def _silence_stdout() -> None:
@@ -213,7 +249,8 @@ def _silence_stdout() -> None:
 
 def _ignore_further_interrupts() -> None:
     """An impatient second Ctrl-C while the first one's report prints: the work has stopped, so let it finish saying so."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _in_main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _leave(code: int) -> None:
@@ -304,9 +341,8 @@ def _sort(args: argparse.Namespace) -> int:
             write_report(summary.records, args.report)
         except CatsortError as exc:  # after the sort: its summary and how to undo it still matter most
             report_problem = str(exc)
-    if args.json:
-        print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False))
-    _print_summary(summary, args, human)
+    stdout_gone = args.json and _to_stdout(lambda: print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False)))
+    stdout_gone = _to_stdout(lambda: _print_summary(summary, args, human)) or stdout_gone
     if report_problem:
         _say(f"catsort: {report_problem}", sys.stderr)
     if summary.stopped:
@@ -314,7 +350,9 @@ def _sort(args: argparse.Namespace) -> int:
             print(file=sys.stderr)  # past the ^C the terminal echoed
         _say(f"catsort: {summary.stopped}", sys.stderr)
         return EXIT_INTERRUPTED if summary.interrupted else EXIT_STOPPED
-    return EXIT_SOME_FAILED if summary.failed or report_problem else EXIT_OK
+    if summary.failed or report_problem:
+        return EXIT_SOME_FAILED
+    return EXIT_CLOSED_PIPE if stdout_gone else EXIT_OK
 
 
 def _describe(r: Record) -> str:

@@ -776,12 +776,14 @@ def _make_parent_again(root: Path, rel: str) -> None:
     Deleting the emptied folders is a natural tidy-up after ``-r``; without them the photos could
     never go home, and every later ``--undo`` would stop at this run. Never through a symbolic link.
     """
-    parent = (root / rel).parent
-    if _lstat(parent) is not None:
-        return
-    parent.mkdir(parents=True, exist_ok=True)
-    if _through_link(root, rel):
-        raise OSError(errno.ELOOP, "a folder on the way is a symbolic link", str(parent))
+    here = root
+    for part in PurePosixPath(rel).parts[:-1]:  # a level at a time, each looked at before the next is made
+        here = here / part
+        st = _lstat(here)
+        if st is None:
+            here.mkdir()
+        elif stat.S_ISLNK(st.st_mode):
+            raise OSError(errno.ELOOP, "a folder on the way is a symbolic link", str(here))
 
 
 def undo(root: Path, state: JournalState) -> UndoResult:

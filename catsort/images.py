@@ -27,7 +27,8 @@ any other format declares, before a pixel is decoded."""
 
 # Pillow's own guard judges the size a file declares when it is opened, before a JPEG's ``draft`` can
 # bring a 200 MP phone photo down to 1/8 of that, and warns on stderr (from any thread) about every
-# image or crop over half the limit; this module, the app's one opener of images, checks instead.
+# image or crop over half the limit; this module, which opens every image catsort/ and train/ read, checks
+# instead (bench/ opens its own photos with Pillow, and with this imported they go unguarded).
 Image.MAX_IMAGE_PIXELS = None
 
 DRAFTABLE = frozenset({"JPEG", "MPO"})
@@ -35,7 +36,7 @@ DRAFTABLE = frozenset({"JPEG", "MPO"})
 (depth, a preview) appended; its first picture is an ordinary JPEG, decoded as one."""
 
 SHRINK_ABOVE = 50_000_000
-"""Images decoding to more pixels than this (no ordinary photo, and no training photo, is that large)
+"""Images decoding to more pixels than this (few photos are: 61 and 102 MP camera TIFFs; no training photo)
 are box-shrunk before their mode is converted (see :func:`_shrink_factor`): converting a 178 MP RGBA
 PNG to RGB at full size took 4.1 GB, in five full-size copies."""
 
@@ -80,7 +81,7 @@ def open_image(path: Path, min_side: int) -> Image.Image:
     JPEGs are decoded with DCT scaling (``draft``) straight to near ``min_side``: on the bench's
     noisy 12 MP photos that costs 123 ms instead of 210 ms for a full decode, before any resize.
     So a JPEG is judged by the size it decodes at, any other format by the size it declares; an image
-    still over :data:`SHRINK_ABOVE` pixels is shrunk to at least twice ``min_side`` before anything else.
+    still over :data:`SHRINK_ABOVE` pixels is shrunk, to at least twice ``min_side`` and 512 px, before anything else.
     """
     try:
         size = path.stat().st_size

@@ -375,15 +375,11 @@ class Classifier:
         wanted = {v.name for v in card.views}
         if inputs.keys() != wanted:
             raise ModelError(f"{card.onnx_path}: the model's inputs {sorted(inputs)} are not the card's views {sorted(wanted)}")
-        for view in card.views:
+        for view in card.decoded_views:  # the second look's too: it feeds the first look's input at its own size
             # Checked here rather than met as onnxruntime's InvalidArgument traceback at the first batch.
             if not _takes(inputs[view.name], view):
                 raise ModelError(f"{card.path or card.onnx_path}: the card's view {view.name!r} feeds {card.onnx_path.name} "
                                  f"uint8[n, {view.size}, {view.size}, 3], but its graph takes {_input_text(inputs[view.name])}")
-        if card.second_look:
-            side = self._session.get_inputs()[0].shape[1]
-            if isinstance(side, int) and side != card.second_look.view.size:
-                raise ModelError(f"{card.onnx_path}: its input is fixed at {side} px; the card's second look needs any size")
 
     def _cached_session(self, ort: Any, threads: int | None, check: _Sha256Check) -> Any | None:
         """A session from the cached optimised graph (written first if missing or unusable), or None."""

@@ -13,6 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
+from catsort.errors import CatsortError
 from catsort.fileops import RunStopped, check_folder, check_writable_places
 from catsort.model import Classifier
 from catsort.plan import Planner
@@ -88,10 +89,13 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
             summary.records.append(item)
             if progress:
                 progress(len(summary.records), folder.total, item)
-    except RunStopped as exc:
+    except CatsortError as exc:
         if summary.journal is None:
             raise  # refused before the run started: nothing was touched
-        summary.stopped = str(exc)
+        # A full disk says what was done and how to undo it; anything else (the model failing part way) is told so here.
+        summary.stopped = str(exc) if isinstance(exc, RunStopped) else (
+            f"{exc}; stopped after {len(summary.records)} of {folder.total} files: every file is at its old or its new place. "
+            f"Undo what was done with: catsort --undo {folder.root}")
     except KeyboardInterrupt:
         # Raised in whichever frame the main thread was in: close the chain so the journal ends cleanly
         # (apply_plan aborts it itself when the interrupt arrived inside it).

@@ -266,20 +266,18 @@ def test_an_empty_path_is_refused_not_taken_for_the_current_folder(tmp_path: Pat
 
 
 def test_a_bad_number_reads_as_one(capsys) -> None:
-    for flag in ("--threshold", "--jobs"):
-        with pytest.raises(SystemExit):
+    for flag, what in (("--threshold", "a number"), ("--jobs", "a whole number")):
+        with pytest.raises(SystemExit) as exc:
             main(["--headless", ".", flag, "abc"])
-        err = capsys.readouterr().err
-        assert "'abc' is not a" in err and "_" not in err.splitlines()[-1].split(":")[-1]
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.strip().endswith(f"argument {flag}: 'abc' is not {what}")
 
 
 def test_a_report_that_cannot_be_written_is_refused_before_the_sort(tmp_path: Path, colour_model: Path, capsys) -> None:
     pics = tmp_path / "pics"
     before = make_album(pics)
-    for report, problem in ((tmp_path / "nowhere" / "r.json", "does not exist"), (tmp_path, "that is a folder")):
-        report = report.with_suffix(".json") if report == tmp_path else report
-        if problem == "that is a folder":
-            report.mkdir()
+    (tmp_path / "a folder.json").mkdir()
+    for report, problem in ((tmp_path / "nowhere" / "r.json", "does not exist"), (tmp_path / "a folder.json", "that is a folder")):
         with pytest.raises(SystemExit) as exc:
             main(["--headless", str(pics), "--model", str(colour_model), "--report", str(report)])
         assert exc.value.code == 2 and problem in capsys.readouterr().err
@@ -379,5 +377,50 @@ def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path, colour_mod
     assert proc.stdout.read(10) == b'{\n  "folde'
     proc.stdout.close()  # as `| head -1` does
     err = proc.stderr.read().decode()
-    assert proc.wait(timeout=120) == 141
+    assert proc.wait(timeout=120) == 1, "the run's own exit code: its files failed"
     assert "Traceback" not in err and "BrokenPipe" not in err
+    assert "1500 photos" in err and "1500 failed" in err, "the summary on stderr is not lost with stdout"
+
+
+def test_a_model_that_fails_part_way_stops_the_run_like_a_full_disk(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    from catsort.errors import ModelError
+    from catsort.model import Classifier
+
+    pics = tmp_path / "pics"
+    before = make_album(pics, cats=12, dogs=12, others=0)
+    real, calls = Classifier.logits, [0]
+
+    def logits(self, inputs):  # onnxruntime failing on the second batch (out of memory, say)
+        calls[0] += 1
+        if calls[0] == 2:
+            raise ModelError("colour.onnx: onnxruntime failed running it: out of memory")
+        return real(self, inputs)
+
+    monkeypatch.setattr(Classifier, "logits", logits)
+    code, _, err = run(["--headless", str(pics), "--model", str(colour_model), "--jobs", "1"], capsys)
+    assert code == 3
+    line = next(x for x in err.splitlines() if x.startswith("catsort: colour.onnx"))
+    assert "stopped after 8 of 24 files" in line and f"catsort --undo {pics}" in line
+    monkeypatch.undo()
+    assert run(["--undo", str(pics)], capsys)[0] == 0 and tree_hashes(pics) == before
+
+
+def test_main_runs_from_a_thread_other_than_the_main_one(tmp_path: Path, colour_model: Path, capsys) -> None:
+    """The window or a test may call it from a worker: Python lets only the main thread set signal handlers."""
+    import threading
+
+    make_album(tmp_path / "pics")
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(main(["--headless", str(tmp_path / "pics"), "--model", str(colour_model), "-q"])))
+    worker.start()
+    worker.join(120)
+    assert result == [0]
+
+
+def test_printable_escapes_what_could_fake_or_hide_a_file_name() -> None:
+    from catsort.cli import printable
+
+    assert printable("a\\nb.jpg") == "a\\\\nb.jpg", "a real backslash-n is not shown as a newline's escape"
+    assert printable("a\nb.jpg") == "a\\nb.jpg"
+    assert printable("cat_\u202egpj.exe") == "cat_\\u202egpj.exe", "a right-to-left override is shown, not obeyed"
+    assert printable("chat_noir_\u00e9t\u00e9.jpg") == "chat_noir_\u00e9t\u00e9.jpg", "ordinary letters stay"

@@ -183,3 +183,23 @@ def test_only_the_photos_the_first_look_leaves_unsure_are_fitted_to_the_second_l
     lazily = clf.looked_logits([b[: len(card.views)] for b in both], second_view)
     assert asked == unsure
     np.testing.assert_array_equal(lazily, clf.looked_logits(both))
+
+
+def test_a_batch_keeps_small_decodes_for_the_second_look_and_fits_big_ones_at_once() -> None:
+    """Memory stays flat: a whole-decoded 12 MP PNG or HEIC is not held by its batch for a second look it may never need."""
+    from PIL import Image
+
+    from catsort.classify import KEEP_DECODES_UP_TO, _for_second_look
+    from catsort.images import to_model_input
+    from catsort.model import shipped_card_path
+
+    card = ModelCard.load(shipped_card_path())
+    if card.second_look is None:
+        pytest.skip("the shipped model has no second look")
+    view = card.second_look.view
+    small = Image.new("RGB", (800, 600), (200, 40, 40))
+    big = Image.effect_noise((1500, 1000), 40).convert("RGB")
+    assert small.width * small.height <= KEEP_DECODES_UP_TO < big.width * big.height
+    assert _for_second_look(small, card) is small
+    kept = _for_second_look(big, card)
+    assert isinstance(kept, np.ndarray) and np.array_equal(kept, to_model_input(big, view.size, view.resize))
