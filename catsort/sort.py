@@ -93,9 +93,8 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
         if summary.journal is None:
             raise  # refused before the run started: nothing was touched
         # A full disk says what was done and how to undo it; anything else (the model failing part way) is told so here.
-        summary.stopped = str(exc) if isinstance(exc, RunStopped) else (
-            f"{exc}; stopped after {len(summary.records)} of {folder.total} files: every file is at its old or its new place. "
-            f"Undo what was done with: catsort --undo {folder.root}")
+        summary.stopped = str(exc) if isinstance(exc, RunStopped) else _undoable_stop(
+            f"{exc}; stopped", len(summary.records), folder.total, folder.root)
     except KeyboardInterrupt:
         # Raised in whichever frame the main thread was in: close the chain so the journal ends cleanly
         # (apply_plan aborts it itself when the interrupt arrived inside it).
@@ -109,6 +108,11 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
         elif summary.journal is None:
             summary.stopped = f"interrupted before any file was moved; nothing was changed in {folder.root}"
         else:
-            summary.stopped = (f"interrupted after {done} of {folder.total} files; every file is at its old or its new place. "
-                               f"Undo what was done with: catsort --undo {folder.root}")
+            summary.stopped = _undoable_stop("interrupted", done, folder.total, folder.root)
     return summary
+
+
+def _undoable_stop(what: str, done: int, total: int, root: Path) -> str:
+    """The stop line of a run that had begun moving files: how far it got, and how to take it back."""
+    return (f"{what} after {done} of {total} files; every file is at its old or its new place. "
+            f"Undo what was done with: catsort --undo {root}")
