@@ -107,10 +107,10 @@ def fit(logits: LogitsOrLooks, labels: np.ndarray, squashed: tuple[LogitsOrLooks
     looks = _looks(logits)
     temperature, bias = fit_likelihood(looks, labels)
     cal = Calibration(temperature, bias, 0.5)
-    threshold = metrics.pick_threshold(cal.probabilities(looks.logits(temperature, bias)), labels, max_wrong)
+    threshold = metrics.pick_threshold(calibrated(looks, cal), labels, max_wrong)
     if squashed is not None:
         s_looks, s_labels = _looks(squashed[0]), squashed[1]
-        probs = cal.probabilities(s_looks.logits(temperature, bias))
+        probs = calibrated(s_looks, cal)
         candidates = np.round(np.arange(0.50, 0.9995, 0.005), 4)
         ok = [metrics.at_threshold(probs, s_labels, t)["wrong_among_moved"] <= max_wrong for t in candidates]
         floor = next((float(t) for i, t in enumerate(candidates) if all(ok[i:])), float(candidates[-1]))
