@@ -114,24 +114,35 @@ class SecondLook:
     """A larger view of the photos whose first look is unsure, averaged with it (a cascade).
 
     The first look decides most photos at a small cost; where its calibrated top probability is below
-    ``below``, the same graph also runs on ``view`` (which needs an input of free size), and the two
-    logits are averaged. The card's calibration was fitted on that averaged output, gate included:
-    see train/README.md, "the second look".
+    ``below`` and its calibrated probability of a pet (cat plus dog) at least ``pets_from``, the same
+    graph also runs on ``view`` (which needs an input of free size), and the two logits are averaged.
+    ``pets_from`` spends the look on the photos a pet could be in: a folder of mostly non-pet photos is
+    mostly sure "other", so a gate up to ``below`` near 1 costs little there. The card's calibration was
+    fitted on that averaged output, gate included: see train/README.md, "the second look".
     """
 
     view: View
     below: float
+    pets_from: float = 0.0
+
+    def when(self) -> str:
+        """The gate in words, for the About box and the card's speed record."""
+        return f"when less than {self.below:.0%} sure" + (f" and at least {self.pets_from:.0%} likely a pet" if self.pets_from else "")
 
 
 def _second_look(raw: dict | None) -> SecondLook | None:
     if raw is None:
         return None
-    return SecondLook(View(str(raw["name"]), int(raw["size"]), str(raw["resize"])), float(raw["below"]))
+    # Cards from before the pet gate (model v5) have no pets_from: they look again wherever unsure.
+    return SecondLook(View(str(raw["name"]), int(raw["size"]), str(raw["resize"])), float(raw["below"]),
+                      float(raw.get("pets_from", 0.0)))
 
 
-def needs_second_look(logits: np.ndarray, temperature: float, below: float) -> np.ndarray:
-    """Which photos' first-look logits (pet bias included) are unsure enough for a second look."""
-    return calibrated_probabilities(logits, temperature).max(axis=-1) < below
+def needs_second_look(logits: np.ndarray, temperature: float, look: SecondLook, other: int) -> np.ndarray:
+    """Which photos' first-look logits (pet bias included) the second look's gate lets through
+    (``other``: the column of the "other" label; the rest are pets)."""
+    probs = calibrated_probabilities(logits, temperature)
+    return (probs.max(axis=-1) < look.below) & (1.0 - probs[:, other] >= look.pets_from)
 
 
 def merge_second_look(first: np.ndarray, second: np.ndarray, looked: np.ndarray) -> np.ndarray:
@@ -453,7 +464,7 @@ class Classifier:
         first = self.logits(stack_views([photo[: len(card.views)] for photo in photos], card.views))
         if card.second_look is None:
             return first
-        looked = needs_second_look(first, card.temperature, card.second_look.below)
+        looked = needs_second_look(first, card.temperature, card.second_look, card.labels.index("other"))
         if not looked.any():
             return first
         fit = second_view or (lambda i: photos[i][-1])

@@ -172,7 +172,7 @@ def test_only_the_photos_the_first_look_leaves_unsure_are_fitted_to_the_second_l
     both = [fit_views(img, card.decoded_views) for img in images]
     clf = Classifier(card, threads=1)
     first = clf.logits({card.views[0].name: np.stack([b[0] for b in both])})
-    unsure = np.flatnonzero(needs_second_look(first, card.temperature, card.second_look.below)).tolist()
+    unsure = np.flatnonzero(needs_second_look(first, card.temperature, card.second_look, card.labels.index("other"))).tolist()
     assert 0 < len(unsure) < len(images), "the photos should include sure and unsure ones"
     asked: list[int] = []
 
@@ -203,3 +203,23 @@ def test_a_batch_keeps_small_decodes_for_the_second_look_and_fits_big_ones_at_on
     assert _for_second_look(small, card) is small
     kept = _for_second_look(big, card)
     assert isinstance(kept, np.ndarray) and np.array_equal(kept, to_model_input(big, view.size, view.resize))
+
+
+def test_the_second_look_gate_lets_through_unsure_photos_a_pet_could_be_in() -> None:
+    """``below`` bounds the top probability and ``pets_from`` the pet probability (cat plus dog), whatever
+    column "other" is in; a card without ``pets_from`` (model v5's) looks again wherever unsure."""
+    from catsort.images import View
+    from catsort.model import SecondLook, _second_look, needs_second_look
+
+    probs = np.array([[0.97, 0.02, 0.01],   # a sure cat: not looked at
+                      [0.60, 0.30, 0.10],   # an unsure pet
+                      [0.01, 0.02, 0.97],   # sure other
+                      [0.02, 0.08, 0.90]])  # unsure, and 10% likely a pet
+    logits = np.log(probs)
+    view = View("pixels", 256, "centre")
+    assert needs_second_look(logits, 1.0, SecondLook(view, 0.95), 2).tolist() == [False, True, False, True]
+    assert needs_second_look(logits, 1.0, SecondLook(view, 0.98, 0.05), 2).tolist() == [True, True, False, True]
+    assert needs_second_look(logits, 1.0, SecondLook(view, 0.98, 0.2), 2).tolist() == [True, True, False, False]
+    assert needs_second_look(logits[:, [2, 0, 1]], 1.0, SecondLook(view, 0.98, 0.2), 0).tolist() == [True, True, False, False]
+    assert _second_look({"name": "pixels", "size": 256, "resize": "centre", "below": 0.85}) == SecondLook(view, 0.85, 0.0)
+    assert SecondLook(view, 0.98, 0.05).when() == "when less than 98% sure and at least 5% likely a pet"

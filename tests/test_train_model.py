@@ -136,11 +136,13 @@ def _app_second_look_is_the_cascade_train_calibrates(card, paths: list[Path]) ->
     plain = Classifier(first_card)
     first = plain.logits(stack_views([load_views(p, first_card.views) for p in paths], first_card.views))
     second = plain.logits(stack_views([load_views(p, [wide]) for p in paths], [wide]))
-    top = calibrated_probabilities(first, card.temperature).max(axis=1)
-    gate = float(np.median(top)) + 1e-9
-    looked = top < gate
-    assert looked.any() and (~looked).any()
-    cascade = replace(card, second_look=SecondLook(wide, gate))
+    probs = calibrated_probabilities(first, card.temperature)
+    top, pet = probs.max(axis=1), 1 - probs[:, card.labels.index("other")]
+    unsure = top < float(np.median(top)) + 1e-9
+    gate = SecondLook(wide, float(np.median(top)) + 1e-9, float(np.median(pet[unsure])))
+    looked = unsure & (pet >= gate.pets_from)
+    assert looked.any() and (unsure & ~looked).any()  # both bounds of the gate bite
+    cascade = replace(card, second_look=gate)
     got = np.array([p.logits for p in classify_files(paths, Classifier(cascade))])
     # the pet bias is inside the graph, so train's bias term is 0 here
     np.testing.assert_allclose(got, Looks(first, second, gate).logits(card.temperature, 0.0), rtol=0, atol=1e-5)

@@ -28,6 +28,6 @@ def test_each_target_is_judged_from_the_card() -> None:
     assert "hard non-pets kept 99.00% (>= 98%: met)" in lines["realtrain held-out (cross-fitted, 1,000)"]
     assert "(<= 0.5%: missed as counted)" in lines["realtrain held-out (cross-fitted, 1,000)"]
     assert lines["PetImages + other test (2,986)"].startswith("cat vs dog 99.2% (>= 99%: met), wrong 2 of 2,000")
-    assert lines["compute"] == "0.520 of v1's ms per photo (<= 0.5: missed)"
+    assert lines["compute"] == "0.520 of v1's ms per non-pet photo (<= 0.5: missed)"
     assert lines["onnx"] == "9.50 MB (<= 20 MB: met)"
     assert lines["real, view and weight chosen without the fold (nested)"].startswith("pets 93.0%, other kept 99.75%, wrong 3 of 746")

@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     fit.add_argument(
         "--second-views", nargs="*", default=list(FitOptions.second_views), metavar="RESIZE-SIZE",
         help="candidates for a second look where the first is unsure (none given: one look), chosen with its gate "
-        f"({', '.join(map(str, FitOptions.gates))}) on the same photos, adding at most {FitOptions.second_look_budget} of the first look's compute",
+        f"(below {', '.join(map(str, FitOptions.gates))}; pet probability from {', '.join(map(str, FitOptions.pets_from))}) on the same "
+        f"photos, adding at most {FitOptions.second_look_budget} of the first look's compute on their non-pets",
     )
     fit.add_argument("--head-seeds", type=int, default=FitOptions.head_seeds, help="MLPs fitted with consecutive seeds and averaged")
     fit.add_argument(

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import beta
 
-from catsort.model import merge_second_look, needs_second_look
+from catsort.model import SecondLook, merge_second_look, needs_second_look
 from train import metrics
 
 PET = np.array([1.0, 1.0, 0.0])
@@ -49,20 +49,20 @@ def wrong_upper_bound(wrong: int, moved: int, confidence: float = 0.95) -> float
 class Looks:
     """Logits of the first look at every photo and, for a cascade, of the second look and its gate.
 
-    Which photos get the second look depends on the calibration (the gate compares the calibrated top
-    probability with ``below``, as the app does), so a calibration is fitted on :meth:`logits` of its
-    own making, and every report scores the cascade with the calibration that gated it.
+    Which photos get the second look depends on the calibration (the gate compares the calibrated
+    probabilities with ``gate``'s bounds, as the app does), so a calibration is fitted on :meth:`logits`
+    of its own making, and every report scores the cascade with the calibration that gated it.
     """
 
     first: np.ndarray
     second: np.ndarray | None = None
-    below: float = 0.0
+    gate: SecondLook | None = None
 
     def looked(self, temperature: float, pet_bias: float) -> np.ndarray:
         """Which photos the app's gate sends to the second look under this calibration."""
-        if self.second is None:
+        if self.second is None or self.gate is None:
             return np.zeros(len(self.first), bool)
-        return needs_second_look(self.first + pet_bias * PET, temperature, self.below)
+        return needs_second_look(self.first + pet_bias * PET, temperature, self.gate, metrics.OTHER)
 
     def logits(self, temperature: float, pet_bias: float) -> np.ndarray:
         """The logits (pet bias not included) the app would act on, with this calibration."""
@@ -72,7 +72,7 @@ class Looks:
         return merge_second_look(self.first, self.second[looked], looked)
 
     def subset(self, sel: np.ndarray) -> Looks:
-        return Looks(self.first[sel], None if self.second is None else self.second[sel], self.below)
+        return Looks(self.first[sel], None if self.second is None else self.second[sel], self.gate)
 
     def looked_share(self, cal: Calibration) -> float:
         """Share of these photos that get the second look under ``cal``."""

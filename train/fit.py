@@ -527,9 +527,10 @@ def choose_second_look(opts: FitOptions, onnx_path: Path, first: View, pool: Poo
         _, val_second, _ = _logits(onnx_path, [view], val_files)
         if paths != pool.paths or len(val_second) != len(squashed[1]):
             raise SystemExit(f"the second view {text} decoded other photos than the first")
-        for gate in opts.gates:
-            candidates[SecondLook(view, gate)] = (calibrate.Looks(pool.looks.first, second, gate),
-                                                  calibrate.Looks(squashed[0].first, val_second, gate))
+        for below in opts.gates:
+            for pets_from in opts.pets_from:
+                gate = SecondLook(view, below, pets_from)
+                candidates[gate] = (calibrate.Looks(pool.looks.first, second, gate), calibrate.Looks(squashed[0].first, val_second, gate))
     table = _score_looks(opts, first, pool, candidates, np.ones(len(pool.labels), bool))
     chosen = _best_look(table, opts.second_look_budget)
     dest = np.full(len(pool.labels), metrics.OTHER)
@@ -567,9 +568,11 @@ def _score_looks(opts: FitOptions, first: View, pool: Pool, candidates: dict[Sec
     for look, (looks, _) in candidates.items():
         mine, labels = looks.subset(within), pool.labels[within]
         probs = calibrate.cross_fitted_probabilities(mine, labels, pool.folds[within])
-        share = mine.subset(non_pets).looked_share(calibrate.fit(mine, labels, None, opts.max_wrong))
+        cal = calibrate.fit(mine, labels, None, opts.max_wrong)
+        share = mine.subset(non_pets).looked_share(cal)
         cost = share * (look.view.size / first.size) ** 2 if look else 0.0
-        table[look] = {"nll": round(metrics.nll(probs, labels), 5), "non_pets_looked_twice": round(share, 4), "added_compute": round(cost, 4)}
+        table[look] = {"nll": round(metrics.nll(probs, labels), 5), "non_pets_looked_twice": round(share, 4), "added_compute": round(cost, 4),
+                       "pets_looked_twice": round(mine.subset(~non_pets).looked_share(cal), 4)}
     return table
 
 
@@ -579,7 +582,9 @@ def _best_look(table: dict[SecondLook | None, dict], budget: float) -> SecondLoo
 
 
 def _look_key(look: SecondLook | None) -> str:
-    return f"{view_key(look.view)} below {look.below}" if look else "none"
+    if look is None:
+        return "none"
+    return f"{view_key(look.view)} below {look.below}" + (f" pets from {look.pets_from}" if look.pets_from else "")
 
 
 def _kind(path: Path) -> str:
@@ -690,10 +695,11 @@ def run(opts: FitOptions) -> dict:
     pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=False))
     in_sample = evaluate_files(card, pool_files, opts.out / "eval_pool_in_sample", "real/ + realtrain held-out (in-sample calibration)")
     fields = {
-        "name": f"catsort-{opts.backbone}-v5",
+        "name": f"catsort-{opts.backbone}-v6",
         "labels": list(metrics.LABELS),
         "input": {"views": [asdict(v) for v in views], "dtype": "uint8", "layout": "NHWC RGB", "normalisation": "inside the graph",
-                  **({"second_look": {**asdict(second.look.view), "below": second.look.below}} if second.look else {})},
+                  **({"second_look": {**asdict(second.look.view), "below": second.look.below, "pets_from": second.look.pets_from}}
+                     if second.look else {})},
         "output": "logits (pet bias included); probabilities = softmax(logits / temperature)",
         "calibration": {
             "temperature": shipped.temperature,

@@ -34,8 +34,12 @@ class FitOptions:
     second_views: tuple[str, ...] = ("centre-256", "centre-288", "squash-288")
     """Candidates for the second look (``resize-size``), run where the first look is unsure; "none" is always a candidate.
     Centre 256 px costs 1.14x the first look's pixels against 288 px's 1.44x, so at the same gates it fits the budget."""
-    gates: tuple[float, ...] = (0.85, 0.9, 0.95)
+    gates: tuple[float, ...] = (0.85, 0.9, 0.95, 0.98)
     """Candidate gates: the second look runs where the first look's calibrated top probability is below one."""
+    pets_from: tuple[float, ...] = (0.0, 0.05, 0.25)
+    """Candidate lower bounds on the first look's calibrated pet probability for the second look, crossed with
+    ``gates``: 0 looks again wherever unsure; above it, the look is spent on photos a pet could be in, where the
+    wrong moves and the pets left behind are, and not on the sure-enough "other" photos that fill most folders."""
     second_look_budget: float = 0.08
     """The most compute a second look may add, as a share of the first look's, on the pool's non-pets. v4's
     first look takes 0.46 of v1's compute (two runs of ``train ship``), and issue 17's budget is 0.5."""

@@ -111,7 +111,7 @@ def model_card_text(card: ModelCard) -> str:
         lines.append(f"Network: {backbone}")
     look = card.second_look
     lines.append("Looks at: " + ", ".join(f"{v.size} px ({v.resize})" for v in card.views)
-                 + (f"; again at {look.view.size} px ({look.view.resize}) when less than {look.below:.0%} sure" if look else ""))
+                 + (f"; again at {look.view.size} px ({look.view.resize}) {look.when()}" if look else ""))
     splits = raw.get("training_data", {}).get("splits") if isinstance(raw.get("training_data"), dict) else None
     if isinstance(splits, dict):
         sizes = {k: sum(v.values()) if isinstance(v, dict) else v for k, v in splits.items()}
