@@ -905,10 +905,11 @@ def settle_interrupted(root: Path, trust: bool = False, seen: JournalsSeen | Non
     return settle_open(root, states), warnings
 
 
-@contextmanager
-def folder_lock(root: Path) -> Iterator[None]:
-    """One catsort at a time per folder; the OS drops the lock if the process dies."""
-    check_writable_places(root)
+_LOCK_ATTEMPTS = 5
+"""Times a lock is taken again when the lock file it holds was removed meanwhile (see :func:`folder_lock`)."""
+
+
+def _open_lock(root: Path) -> int:
     folder = root / JOURNAL_FOLDER
     try:
         folder.mkdir(exist_ok=True)
@@ -923,17 +924,59 @@ def folder_lock(root: Path) -> Iterator[None]:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise FolderError(f"{folder / 'lock'} is not a regular file; remove it and run again")
-    with os.fdopen(fd, "a") as f:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no advisory locks from the standard library
-            yield
+    return fd
+
+
+def _still_the_lock_file(root: Path, fd: int) -> bool:
+    """Whether ``fd`` is still the file at ``.catsort/lock``: a run that ended tidies the lock away, and one
+    that opened it just before then locks a file nobody else can see."""
+    held, now = os.fstat(fd), _lstat(root / JOURNAL_FOLDER / "lock")
+    return now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _tidy(root: Path) -> None:
+    """Remove ``.catsort/`` if it holds only the lock and no journal: a run that changed nothing leaves no trace.
+    Called with the lock held, so no other run is inside; one waiting re-checks its lock file."""
+    folder = root / JOURNAL_FOLDER
+    try:
+        names = {e.name for e in os.scandir(folder)}
+        if names - {"lock", "runs"} or ("runs" in names and any(os.scandir(folder / "runs"))):
             return
+        if "runs" in names:
+            (folder / "runs").rmdir()
+        (folder / "lock").unlink()
+        folder.rmdir()
+    except OSError:
+        pass  # a journal appeared, or the folder is busy: it stays, which is harmless
+
+
+@contextmanager
+def folder_lock(root: Path) -> Iterator[None]:
+    """One catsort at a time per folder; the OS drops the lock if the process dies.
+
+    On leaving, ``.catsort/`` is removed if it holds no journal (:func:`_tidy`).
+    """
+    check_writable_places(root)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks from the standard library
+        os.close(_open_lock(root))
+        yield
+        return
+    for _ in range(_LOCK_ATTEMPTS):
+        fd = _open_lock(root)
         try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            os.close(fd)
             raise FolderBusyError(f"{root}: another catsort is working on this folder") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        if _still_the_lock_file(root, fd):
+            break
+        os.close(fd)  # the run before tidied it away while this one waited: lock the folder's new one
+    else:
+        raise FolderBusyError(f"{root}: another catsort is working on this folder")
+    try:
+        yield
+        _tidy(root)
+    finally:
+        os.close(fd)  # closing drops the lock

@@ -211,6 +211,41 @@ def test_one_catsort_per_folder(tmp_path: Path) -> None:
         pass
 
 
+def test_a_run_that_changed_nothing_leaves_no_catsort_folder_and_one_that_moved_keeps_its_journal(tmp_path: Path) -> None:
+    make_album(tmp_path, cats=1, dogs=0, others=0)
+    with folder_lock(tmp_path):
+        Journal.start(tmp_path, "move").close()  # nothing moved: no journal
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["red_0.jpg"]
+    with folder_lock(tmp_path):
+        journal = Journal.start(tmp_path, "move")
+        journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "move")
+        journal.close()
+    assert len(list((tmp_path / ".catsort" / "runs").iterdir())) == 1 and (tmp_path / ".catsort" / "lock").is_file()
+
+
+def test_a_run_waiting_on_a_lock_that_was_tidied_away_locks_the_new_one(tmp_path: Path) -> None:
+    """Run A ends and removes ``.catsort/``; run B had opened the old lock file just before. B's lock on
+    that unlinked file guards nothing, so it must not count: B takes the lock file that exists now."""
+    import fcntl
+
+    from catsort.fileops import _open_lock, _still_the_lock_file
+
+    with folder_lock(tmp_path):
+        waiting = _open_lock(tmp_path)  # B opened it while A held it
+    assert not (tmp_path / ".catsort").exists()
+    fcntl.flock(waiting, fcntl.LOCK_EX | fcntl.LOCK_NB)  # A is gone, so B's flock succeeds ...
+    try:
+        assert not _still_the_lock_file(tmp_path, waiting)  # ... on a file that is no longer the lock
+        with folder_lock(tmp_path):  # a new run locks the new file, which B's stale lock does not hold
+            assert (tmp_path / ".catsort" / "lock").is_file()
+            fresh = _open_lock(tmp_path)
+            with pytest.raises(OSError):
+                fcntl.flock(fresh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.close(fresh)
+    finally:
+        os.close(waiting)
+
+
 def test_candidate_names_fit_the_filesystem() -> None:
     names = candidate_names("é" * 200 + ".jpeg")
     first, second = next(names), next(names)
