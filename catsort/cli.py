@@ -367,6 +367,8 @@ def _print_summary(summary: Summary, args: argparse.Namespace, out) -> None:
     failed = summary.failed
     for warning in summary.warnings:
         _say(f"catsort: {warning}", sys.stderr)
+    if summary.would_refuse:
+        _say(f"catsort: {summary.would_refuse}: a real run would move nothing", sys.stderr)
     if args.quiet:
         for r in failed:
             _say(f"FAILED {r.path}: {r.error}", sys.stderr)

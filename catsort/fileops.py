@@ -36,7 +36,7 @@ from catsort.checksum import file_sha256
 from catsort.errors import CatsortError, FileOpError, FolderBusyError, FolderError
 from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name
 
-__all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "RunStopped", "folder_lock", "read_journals",
+__all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "RunStopped", "folder_lock", "read_journals", "write_problem",
            "settle_interrupted"]
 
 _NO_HARDLINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS, errno.EACCES}
@@ -177,6 +177,18 @@ def check_folder(root: Path) -> Path:
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder")
     return root.resolve()
+
+
+def write_problem(root: Path) -> str | None:
+    """Why a run could change nothing in ``root`` (a read-only disk, no permission), or None: said before a
+    dry run's or the window's review, not after it. ``access`` answers as the process is, root included."""
+    if os.access(root, os.W_OK | os.X_OK):
+        return None
+    try:
+        read_only = bool(os.statvfs(root).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        read_only = False
+    return f"{root}: this folder cannot be written ({'the disk is read-only' if read_only else 'permission denied'})"
 
 
 def check_writable_places(root: Path) -> None:

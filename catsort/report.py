@@ -50,6 +50,7 @@ def summary_object(summary: Summary, model_name: str) -> dict:
         "failures": [{"path": r.path, "error": r.error} for r in summary.failed],
         "settled_interrupted_runs": summary.settled_runs,
         "ignored_journals": summary.warnings,
+        "would_refuse": summary.would_refuse,  # a dry run of a folder a real run cannot change (read-only), else null
         "journal": str(summary.journal) if summary.journal and summary.journal.exists() else None,  # removed when nothing moved
         # Stopped part way (Ctrl-C, a full or read-only disk): the counts above are of the files handled
         # before it, "unhandled" were found but not reached, and "stop_reason" is the line printed to stderr.

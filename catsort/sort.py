@@ -14,7 +14,7 @@ from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
 from catsort.errors import CatsortError
-from catsort.fileops import RunStopped, check_folder, check_writable_places
+from catsort.fileops import RunStopped, check_folder, check_writable_places, write_problem
 from catsort.model import Classifier
 from catsort.plan import Planner
 from catsort.predict import predict, scan_folder
@@ -46,6 +46,8 @@ class Summary:
     """Stopped by Ctrl-C (SIGINT) once files were being handled; ``records`` holds the ones that were."""
     total: int = 0
     """Files the scan found; more than ``len(records)`` when the run stopped part way."""
+    would_refuse: str | None = None
+    """A dry run's folder that a real run could change nothing in (read-only): the line that says why."""
 
     def count(self, action: str) -> int:
         return sum(r.action == action for r in self.records)
@@ -66,7 +68,8 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     settled, warnings, seen = (0, [], None) if options.dry_run else settle_earlier_runs(root, options.trust_journals)
     folder = scan_folder(root, options.recursive)
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
-    summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total)
+    summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total,
+                      would_refuse=write_problem(folder.root) if options.dry_run else None)
     planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))
     decisions = (planner.decide(p) for p in predict(folder, classifier, options.jobs))
     # The first verdict before the lock and the journal: a model that cannot be used (it loads in the

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +141,46 @@ def move_announced(folder: Path, cats: int = 1, dogs: int = 0, others: int = 0) 
 def crashed(journal: Journal) -> None:
     """Leave ``journal`` open, with no end record, as a kill -9 does."""
     journal._file.close()
+
+
+# --- mounts ------------------------------------------------------------------------------------
+
+
+def sh(*cmd: str) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def umount(where: Path) -> None:
+    if sh("mountpoint", "-q", str(where)).returncode == 0 and sh("umount", str(where)).returncode != 0:
+        sh("umount", "-l", str(where))
+
+
+@pytest.fixture
+def mounts() -> Iterator[Callable[..., Path]]:
+    """``mount(where, *options)`` -> mounts a tmpfs (or runs ``mount`` with options); all undone at the end."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting needs root")
+    done: list[Path] = []
+
+    def mount(where: Path, *args: str) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        proc = sh("mount", *args, str(where))
+        if proc.returncode != 0:
+            pytest.skip(f"mount {' '.join(args)} not permitted here: {proc.stderr.strip()}")
+        done.append(where)
+        return where
+
+    try:
+        yield mount
+    finally:
+        for where in reversed(done):
+            umount(where)
+
+
+def tmpfs(mounts: Callable[..., Path], where: Path, size: str) -> Path:
+    return mounts(where, "-t", "tmpfs", "-o", f"size={size}", "tmpfs")
+
+
+def remount(where: Path, option: str) -> None:
+    proc = sh("mount", "-o", f"remount,{option}", str(where))
+    assert proc.returncode == 0, proc.stderr

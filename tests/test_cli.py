@@ -61,6 +61,7 @@ def test_dry_run_changes_nothing_and_reports(tmp_path: Path, colour_model: Path,
     assert not (tmp_path / "pics" / ".catsort").exists()
     summary = json.loads(out)
     assert (summary["moved"], summary["kept"], summary["failed"]) == (6, 3, 1)
+    assert summary["would_refuse"] is None  # a writable folder (tests/test_faults.py has the read-only one)
     assert summary["failures"][0]["path"].endswith("broken.jpg")
     assert "would be moved" in err
     rows = json.loads(report.read_text())

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import BLUE, GREEN, RED, photo, tree_hashes
+from conftest import BLUE, GREEN, RED, photo, remount, sh, tmpfs, tree_hashes, umount
 from PIL import Image
 
 from catsort import fileops
@@ -35,49 +35,6 @@ from catsort.predict import predict, scan_folder
 from catsort.scan import taken_names
 
 PAGE = 4096
-
-
-# --- mounts ------------------------------------------------------------------------------------
-
-
-def _sh(*cmd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True)
-
-
-def _umount(where: Path) -> None:
-    if _sh("mountpoint", "-q", str(where)).returncode == 0 and _sh("umount", str(where)).returncode != 0:
-        _sh("umount", "-l", str(where))
-
-
-@pytest.fixture
-def mounts() -> Iterator[Callable[..., Path]]:
-    """``mount(where, *options)`` -> mounts a tmpfs (or runs ``mount`` with options); all undone at the end."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting needs root")
-    done: list[Path] = []
-
-    def mount(where: Path, *args: str) -> Path:
-        where.mkdir(parents=True, exist_ok=True)
-        proc = _sh("mount", *args, str(where))
-        if proc.returncode != 0:
-            pytest.skip(f"mount {' '.join(args)} not permitted here: {proc.stderr.strip()}")
-        done.append(where)
-        return where
-
-    try:
-        yield mount
-    finally:
-        for where in reversed(done):
-            _umount(where)
-
-
-def tmpfs(mounts: Callable[..., Path], where: Path, size: str) -> Path:
-    return mounts(where, "-t", "tmpfs", "-o", f"size={size}", "tmpfs")
-
-
-def remount(where: Path, option: str) -> None:
-    proc = _sh("mount", "-o", f"remount,{option}", str(where))
-    assert proc.returncode == 0, proc.stderr
 
 
 # --- photos and checks -------------------------------------------------------------------------
@@ -296,7 +253,10 @@ def test_read_only_folder_is_refused_and_undo_too(tmp_path: Path, mounts, colour
         f"catsort: {pics}: cannot write in this folder: it is read-only (Read-only file system); catsort keeps its undo "
         "journal there, so it changes nothing in a folder it cannot write")
     assert tree_hashes(pics) == before
-    assert cli(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)[0] == EXIT_OK
+    code, text = cli(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)
+    assert code == EXIT_OK  # the dry run says what the model sees, and that a real run would move nothing here
+    assert one_line(text, "catsort:") == f"catsort: {pics}: this folder cannot be written (the disk is read-only): a real run would move nothing"
+    assert "2 would be moved to cats/" in text
     remount(pics, "rw")
     assert cli(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == EXIT_OK
     sorted_tree = tree_hashes(pics)
@@ -363,28 +323,28 @@ def exfat(tmp_path: Path, mounts) -> Iterator[tuple[Path, Callable[[], None]]]:
     where.mkdir()
     with image.open("wb") as f:
         f.truncate(32 << 20)
-    if _sh("mkfs.exfat", str(image)).returncode != 0:
+    if sh("mkfs.exfat", str(image)).returncode != 0:
         pytest.skip("mkfs.exfat failed")
-    loop = _sh("losetup", "-f", "--show", str(image))
+    loop = sh("losetup", "-f", "--show", str(image))
     if loop.returncode != 0:
         pytest.skip(f"no loop device: {loop.stderr.strip()}")
     device = loop.stdout.strip()
 
     def plug() -> None:
-        proc = _sh("mount.exfat-fuse", device, str(where))
+        proc = sh("mount.exfat-fuse", device, str(where))
         if proc.returncode != 0:
             pytest.skip(f"mount.exfat-fuse not permitted here: {proc.stderr.strip()}")
 
     def replug() -> None:
-        _umount(where)
+        umount(where)
         plug()
 
     try:
         plug()
         yield where, replug
     finally:
-        _umount(where)
-        _sh("losetup", "-d", device)
+        umount(where)
+        sh("losetup", "-d", device)
 
 
 @pytest.mark.parametrize("copy", [False, True], ids=["move", "copy"])
@@ -493,7 +453,7 @@ def test_undo_with_a_read_only_cats_stops_and_finishes_later(tmp_path: Path, mou
     assert line.startswith(f"catsort: {cats}/red_0") and "it is read-only" in line
     each_photo_once(pics, before)
     assert leftovers(pics) == []
-    _umount(cats)
+    umount(cats)
     code, text = cli(["--undo", str(pics)], capsys)
     assert code == EXIT_OK, text
     assert tree_hashes(pics) == before and leftovers(pics) == []

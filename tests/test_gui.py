@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import crashed, move_announced, photo, shared, tree_hashes, write_colour_model  # noqa: E402
+from conftest import crashed, move_announced, photo, remount, shared, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 
 from catsort.cli import main as cli_main  # noqa: E402
@@ -221,6 +221,24 @@ def test_a_second_catsort_on_the_folder_gets_the_busy_dialog(qtbot, window: Main
         window.apply()
     assert ("This folder is busy", f"{(tmp_path / 'pics').resolve()}: another catsort is working on this folder") in dialog_log
     assert tree_hashes(tmp_path / "pics") == before and window.apply_button.isEnabled()
+
+
+def test_a_read_only_folder_is_reviewed_and_says_at_once_that_nothing_can_be_moved(qtbot, window: MainWindow, tmp_path: Path,
+                                                                                    mounts) -> None:
+    """A read-only share or a locked card: the verdicts show, and the Sort button says why it cannot act,
+    before the user reviews (the apply would only refuse after it)."""
+    pics = tmp_path / "pics"
+    before = album(pics)
+    mounts(pics, "--bind", str(pics))
+    remount(pics, "bind,ro")
+    scan(qtbot, window, pics)
+    assert counts(window)["cats"] == 5 and window.state == "review"
+    assert not window.apply_button.isEnabled() and window.apply_button.text() == "Read-only folder"
+    assert "the disk is read-only" in window.apply_button.toolTip() and "nothing can be sorted here" in window.status.currentMessage()
+    remount(pics, "bind,rw")
+    scan(qtbot, window, pics)
+    assert window.apply_button.isEnabled() and window.apply_button.text() == "Sort 7 photos…" and window.apply_button.toolTip() == ""
+    assert tree_hashes(pics) == before
 
 
 def test_folder_that_cannot_be_sorted_is_a_dialog(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:

@@ -47,7 +47,7 @@ from catsort import __version__
 from catsort.apply import Record, Started, UndoSummary, apply_plan, last_undoable_run, settle_earlier_runs, undo_runs
 from catsort.classify import Prediction
 from catsort.errors import CatsortError, FolderBusyError, FolderError
-from catsort.fileops import check_folder, check_writable_places
+from catsort.fileops import check_folder, check_writable_places, write_problem
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
 from catsort.gui.photos import GROUP_TITLES, GROUPS, GroupFilter, PhotoModel, describe
@@ -67,6 +67,8 @@ class ScanStarted(NamedTuple):
     total: int
     settled_runs: int
     warnings: list[str]
+    cannot_write: str | None
+    """Why nothing in the folder can be sorted (read-only), said with the review instead of after it."""
 
 
 class FolderState(NamedTuple):
@@ -133,6 +135,8 @@ class MainWindow(QMainWindow):
         self._scan_started = 0.0
         self._settled: tuple[int, list[str]] = (0, [])
         """What the scan's settling of interrupted runs did (runs settled, warnings), for its closing status line."""
+        self._cannot_write: str | None = None
+        """Why the scanned folder cannot be sorted (read-only, from :func:`~catsort.fileops.write_problem`), else None."""
         self._apply_records: list[Record] = []
         self._taken_after_apply: dict[str, list[str]] | None = None
         """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
@@ -419,7 +423,7 @@ class MainWindow(QMainWindow):
         self.folder_button.setEnabled(not busy)
         self.recent_button.setEnabled(not busy and bool(self.recent_folders()))
         self.subfolders_box.setEnabled(not busy)
-        self.apply_button.setEnabled(state == "review" and self.classifier is not None and self._to_move() > 0)
+        self.apply_button.setEnabled(state == "review" and self._can_apply())
         self.undo_button.setEnabled(not busy and self._undoable)
         self.move_radio.setEnabled(not busy)
         self.copy_radio.setEnabled(not busy)
@@ -445,6 +449,9 @@ class MainWindow(QMainWindow):
         counts = self.photos.counts()
         return counts["cats"] + counts["dogs"]
 
+    def _can_apply(self) -> bool:
+        return self.classifier is not None and self._cannot_write is None and self._to_move() > 0
+
     @Slot()
     def _update_counts(self, *_: object) -> None:
         counts = self.photos.counts()
@@ -454,9 +461,13 @@ class MainWindow(QMainWindow):
             self.tabs.setTabText(i, f"{GROUP_TITLES[group]}  {n:,}")
         moving = self._to_move()
         verb = "Copy" if self.copy_radio.isChecked() else "Sort"
-        self.apply_button.setText(f"{verb} {moving:,} photos…" if moving else f"{verb}…")
+        if self._cannot_write:  # a read-only folder: the review shows the verdicts, and the button says why it cannot act
+            self.apply_button.setText("Read-only folder")
+        else:
+            self.apply_button.setText(f"{verb} {moving:,} photos…" if moving else f"{verb}…")
+        self.apply_button.setToolTip(f"{self._cannot_write}: nothing can be moved out of it" if self._cannot_write else "")
         if self.state == "review":
-            self.apply_button.setEnabled(self.classifier is not None and moving > 0)
+            self.apply_button.setEnabled(self._can_apply())
 
     # --- folder and scan ---
 
@@ -494,7 +505,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{root.name} — catsort")
         self.photos.clear()
         QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
-        self._scan_total, self._scan_started, self._settled = 0, time.monotonic(), (0, [])
+        self._scan_total, self._scan_started, self._settled, self._cannot_write = 0, time.monotonic(), (0, []), None
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
@@ -506,7 +517,7 @@ class MainWindow(QMainWindow):
             settled, warnings, _ = settle_earlier_runs(root)
             scan = scan_folder(root, recursive)
             yield folder_state(root)
-            yield ScanStarted(scan.total, settled, warnings)
+            yield ScanStarted(scan.total, settled, warnings, write_problem(root))
             yield from predict(scan, classifier, thumbnail_size=size, cancel=cancel)
 
         self._start("scanning", job)
@@ -535,6 +546,8 @@ class MainWindow(QMainWindow):
                 self._scan_total = item.total
                 self.progress_bar.setRange(0, item.total)
                 self._settled = (item.settled_runs, item.warnings)
+                self._cannot_write = item.cannot_write
+                self._update_counts()
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
                 if self._job_kind == "applying":  # planned once, with the moved photos gone, when it ends
@@ -574,7 +587,7 @@ class MainWindow(QMainWindow):
             if completed and self._scan_total == 0:
                 dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
                     "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
-            note = _settled_note(*self._settled)
+            note = _settled_note(*self._settled) + (f" · {self._cannot_write}: nothing can be sorted here" if self._cannot_write else "")
             nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
             self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
