@@ -82,7 +82,7 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
                       realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2, steps_per_round=2,
                       head_seeds=2)
     card = run(opts)
-    assert card["name"] == f"catsort-{backbone}-v5"
+    assert card["name"] == f"catsort-{backbone}-v6"
     assert card["onnx_parity_max_abs_diff"] <= 1e-4
     assert card["training_data"]["skipped"] == {"unreadable": 1}
     splits = card["training_data"]["splits"]
