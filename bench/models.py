@@ -16,12 +16,12 @@ import json
 import statistics
 from pathlib import Path
 
-from throughput import child, loadavg, spread
+from throughput import loadavg, sort_dry_run, spread
 
 
 def dry_run(folder: Path, card: Path) -> tuple[float, float, dict]:
-    """(wall, CPU) seconds and the JSON summary of one dry run with ``card``."""
-    run = child(["-m", "catsort", "--headless", str(folder), "--dry-run", "--json", "-q", "--model", str(card)])
+    """(wall, CPU) seconds and the JSON summary of one dry run with ``card`` (the bench's own fresh-process run)."""
+    run = sort_dry_run(folder, None, extra=("--model", str(card)))[2]
     return run.wall, run.cpu, json.loads(run.stdout)
 
 
