@@ -50,6 +50,8 @@ def compare(old: Path, new: Path, photos: Path, count: int = 256, repeats: int =
     for name, card_path in (("old", old), ("new", new)):
         card = ModelCard.load(card_path)
         models[name] = (Classifier(card, threads=1), {g: _batches(card, paths) for g, paths in groups.items()}, card)
+    # Photos that decoded, per sub-folder (an unreadable one is unreadable for both models): the divisor of every pass.
+    decoded = {g: sum(len(b) for b in models["new"][1][g]) for g in groups}
     times: dict[tuple[str, str], list[float]] = {(name, g): [] for name in models for g in groups}
     for clf, batches, _ in models.values():
         clf.looked_logits(next(iter(batches.values()))[0])  # warm-up
@@ -59,11 +61,10 @@ def compare(old: Path, new: Path, photos: Path, count: int = 256, repeats: int =
                 start = time.perf_counter()
                 for b in batches[g]:
                     clf.looked_logits(b)
-                times[name, g].append(1000 * (time.perf_counter() - start) / sum(len(b) for b in batches[g]))
+                times[name, g].append(1000 * (time.perf_counter() - start) / decoded[g])
     ms = {key: float(np.median(t)) for key, t in times.items()}
     ratio = {g: round(ms["new", g] / ms["old", g], 3) for g in groups}
-    sizes = {g: len(paths) for g, paths in groups.items()}
-    pooled = {name: sum(ms[name, g] * n for g, n in sizes.items()) for name in models}
+    pooled = {name: sum(ms[name, g] * n for g, n in decoded.items()) for name in models}
 
     def account(name: str) -> dict:
         card = models[name][2]
