@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".heic", ".heif"}
@@ -127,8 +127,12 @@ def _decode(path: Path, min_side: int) -> Image.Image:
         factor = _shrink_factor(img.size, min_side)
         if factor == 1:
             return _to_rgb(ImageOps.exif_transpose(img))
-        ImageOps.exif_transpose(img, in_place=True)  # no full-size copy when it is upright already
-        return _to_rgb(_shrink(img, factor))
+        orientation = img.getexif().get(ExifTags.Base.Orientation)
+        small = _shrink(img, factor)
+    if orientation:  # turned once shrunk: turning the huge image first copied it whole
+        small.getexif()[ExifTags.Base.Orientation] = orientation
+        ImageOps.exif_transpose(small, in_place=True)
+    return _to_rgb(small)
 
 
 def _check_size(img: Image.Image) -> None:

@@ -380,6 +380,26 @@ def test_a_shrunk_image_looks_like_the_full_size_one(tmp_path: Path, monkeypatch
         assert np.abs(got - want).mean() < 3, (view, np.abs(got - want).mean())
 
 
+def test_a_huge_turned_image_is_turned_once_shrunk(tmp_path: Path, monkeypatch) -> None:
+    """Turning first copied the whole decoded image: only the shrunk one may be turned."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _asymmetric(600, 400).save(tmp_path / "turned.png", exif=exif)
+    monkeypatch.setattr(images, "SHRINK_ABOVE", 100_000)
+    monkeypatch.setattr(images, "_SMALLEST_SHRUNK_SIDE", 64)
+    turned: list[tuple[int, int]] = []
+    transpose = ImageOps.exif_transpose
+
+    def recording(img: Image.Image, **kwargs) -> Image.Image | None:
+        turned.append(img.size)
+        return transpose(img, **kwargs)
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", recording)
+    img = images.open_image(tmp_path / "turned.png", 32)
+    assert turned and max(turned) < (600, 400), turned
+    assert img.height > img.width, "upright: the 600 x 400 picture stored turned reads 400 wide"
+
+
 def _decoded_as_before(path: Path, min_side: int) -> Image.Image:
     """open_image as it was before huge images were shrunk and sizes checked here: the reference."""
     with Image.open(path) as img:
