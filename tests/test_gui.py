@@ -234,7 +234,8 @@ def test_a_read_only_folder_is_reviewed_and_says_at_once_that_nothing_can_be_mov
     scan(qtbot, window, pics)
     assert counts(window)["cats"] == 5 and window.state == "review"
     assert not window.apply_button.isEnabled() and window.apply_button.text() == "Read-only folder"
-    assert "the disk is read-only" in window.apply_button.toolTip() and "nothing can be sorted here" in window.status.currentMessage()
+    reason = f"{pics.resolve()}: this folder cannot be written (the disk is read-only): nothing can be sorted here"
+    assert window.apply_button.toolTip() == reason and window.status.currentMessage().endswith(f" · {reason}")
     remount(pics, "bind,rw")
     scan(qtbot, window, pics)
     assert window.apply_button.isEnabled() and window.apply_button.text() == "Sort 7 photos…" and window.apply_button.toolTip() == ""

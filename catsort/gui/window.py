@@ -136,7 +136,8 @@ class MainWindow(QMainWindow):
         self._settled: tuple[int, list[str]] = (0, [])
         """What the scan's settling of interrupted runs did (runs settled, warnings), for its closing status line."""
         self._cannot_write: str | None = None
-        """Why the scanned folder cannot be sorted (read-only, from :func:`~catsort.fileops.write_problem`), else None."""
+        """Why the scanned folder cannot be sorted (read-only, from :func:`~catsort.fileops.write_problem`), as the
+        button's tooltip and the status line both say it, else None."""
         self._apply_records: list[Record] = []
         self._taken_after_apply: dict[str, list[str]] | None = None
         """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
@@ -465,7 +466,7 @@ class MainWindow(QMainWindow):
             self.apply_button.setText("Read-only folder")
         else:
             self.apply_button.setText(f"{verb} {moving:,} photos…" if moving else f"{verb}…")
-        self.apply_button.setToolTip(f"{self._cannot_write}: nothing can be moved out of it" if self._cannot_write else "")
+        self.apply_button.setToolTip(self._cannot_write or "")
         if self.state == "review":
             self.apply_button.setEnabled(self._can_apply())
 
@@ -546,7 +547,7 @@ class MainWindow(QMainWindow):
                 self._scan_total = item.total
                 self.progress_bar.setRange(0, item.total)
                 self._settled = (item.settled_runs, item.warnings)
-                self._cannot_write = item.cannot_write
+                self._cannot_write = item.cannot_write and f"{item.cannot_write}: nothing can be sorted here"
                 self._update_counts()
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
@@ -587,7 +588,7 @@ class MainWindow(QMainWindow):
             if completed and self._scan_total == 0:
                 dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
                     "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
-            note = _settled_note(*self._settled) + (f" · {self._cannot_write}: nothing can be sorted here" if self._cannot_write else "")
+            note = _settled_note(*self._settled) + (f" · {self._cannot_write}" if self._cannot_write else "")
             nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
             self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
