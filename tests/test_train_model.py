@@ -102,7 +102,10 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     loaded = ModelCard.load(tmp_path / "run" / "model.json")
     assert [v.name for v in loaded.views] == ["pixels"]
     if backbone != "scratch":
-        assert [h["steps"] for h in card["model"]["fine_tuning"]] == [0, 2, 4]
+        history = card["model"]["fine_tuning"]
+        assert [(h["steps"], h["lr"]) for h in history] == [(0, 0.0), (2, 1e-4), (4, 1e-4), (2, 3e-5), (4, 3e-5)]
+        kept = min(history, key=lambda h: h["realtrain_val_nll"])  # the first of equals, as fine_tune keeps
+        assert (f"fine-tuned for {kept['steps']} steps of 64 at Adam rate {kept['lr']:g}" if kept["steps"] else "frozen") in card["model"]["backbone"]
         assert card["model"]["head"].startswith("mean of 2 MLPs") and card["model"]["training_view"].startswith("centre-224")
         assert (tmp_path / "run" / "maps_train_centre_224.npz").is_file()  # trained on the centre square, as the default says
         view = loaded.views[0]

@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
         help=f"at most this many rounds of {FitOptions.steps_per_round} steps fine-tuning the top blocks (0: frozen backbone)",
     )
-    fit.add_argument("--fine-tune-lr", type=float, default=FitOptions.fine_tune_lr, help="Adam learning rate of the fine-tuning")
+    fit.add_argument("--fine-tune-lrs", type=float, nargs="+", default=FitOptions.fine_tune_lrs,
+                     help="Adam learning rates the fine-tuning runs at, each from the same start; the validation folds keep one")
     ev = sub.add_parser("evaluate", help="metrics and plots of a model on a folder with cat/ dog/ other/ sub-folders")
     ev.add_argument("folder", type=Path)
     ev.add_argument("--model", type=Path, help="ONNX file or card (default: the shipped model)")
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
             views=tuple(args.views), second_views=tuple(args.second_views),
-            train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lr=args.fine_tune_lr,
+            train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lrs=tuple(args.fine_tune_lrs),
         ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate

