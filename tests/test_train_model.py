@@ -123,6 +123,11 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
         assert len(second["nested"]["chosen_per_fold"]) == 5
         assert ("second_look" in card["input"]) == (second["chosen"] != "none")
         _app_second_look_is_the_cascade_train_calibrates(loaded, sorted((tmp_path / "real").rglob("*.jpg")))
+        from train.compare import compare, validation_files
+
+        scored = compare(tmp_path / "run", [tmp_path / "run" / "model.json"])[str(tmp_path / "run" / "model.json")]
+        assert set(scored) == {"realtrain_val", "val"} and all(0 < n < 5 for n in scored.values())
+        assert len(validation_files(tmp_path / "run")["realtrain_val"]) == sum(splits["realtrain_val"].values())
     assert json.loads((tmp_path / "run" / "model.json").read_text())["labels"] == ["cat", "dog", "other"]
 
 

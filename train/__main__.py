@@ -1,4 +1,4 @@
-"""``python -m train fit|evaluate|ship``: see README.md for the exact commands behind the shipped model."""
+"""``python -m train fit|evaluate|ship|compare``: see README.md for the exact commands behind the shipped model."""
 
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     ship.add_argument("--time-against", type=Path,
                       help="card of the model to time against (default: the one in --assets); the compute target is against v1's")
     ship.add_argument("--plots-from", default="eval_crossfit", help="the run's evaluation folder whose plots ship")
+    cmp = sub.add_parser("compare", help="models as they ship, scored on a run's validation splits: whether a new run replaces the shipped model")
+    cmp.add_argument("run", type=Path, help="run folder whose samples.json names the validation splits")
+    cmp.add_argument("cards", type=Path, nargs="+", help="model cards (e.g. assets/model.json and RUN/model.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -77,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
         from train.evaluate import main as evaluate
 
         evaluate(args.folder, args.model, args.out)
+    elif args.command == "compare":
+        from train.compare import compare
+
+        compare(args.run, args.cards)
     else:
         ship_run(args.run, args.baseline, args.assets, args.photos, args.plots_from, args.time_against)
 
