@@ -79,7 +79,8 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
 
     _tiny_dataset(tmp_path)
     opts = FitOptions([tmp_path / "pets"], [tmp_path / "other"], tmp_path / "real", tmp_path / "run", backbone, aug_views=1, epochs=2,
-                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2, steps_per_round=2,
+                      realtrain=tmp_path / "realtrain", realtrain_aug_views=1, views=("squash-224", "centre-240"), fine_tune_rounds=2,
+                      steps_per_round=2, fine_tune_lrs=(1e-4, 3e-5),
                       head_seeds=2)
     card = run(opts)
     assert card["name"] == f"catsort-{backbone}-v6"
@@ -103,7 +104,7 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
     assert [v.name for v in loaded.views] == ["pixels"]
     if backbone != "scratch":
         history = card["model"]["fine_tuning"]
-        assert [(h["steps"], h["lr"]) for h in history] == [(0, 0.0), (2, 1e-4), (4, 1e-4), (2, 3e-5), (4, 3e-5)]
+        assert [(h["steps"], h["lr"]) for h in history] == [(0, 0.0), (2, 1e-4), (4, 1e-4), (2, 3e-5), (4, 3e-5)]  # opts' two rates
         kept = min(history, key=lambda h: h["realtrain_val_nll"])  # the first of equals, as fine_tune keeps
         assert (f"fine-tuned for {kept['steps']} steps of 64 at Adam rate {kept['lr']:g}" if kept["steps"] else "frozen") in card["model"]["backbone"]
         assert card["model"]["head"].startswith("mean of 2 MLPs") and card["model"]["training_view"].startswith("centre-224")

@@ -48,10 +48,10 @@ class FitOptions:
     fine_tune_rounds: int = 6
     steps_per_round: int = 300
     patience: int = 2
-    fine_tune_lrs: tuple[float, ...] = (1e-4, 3e-5)
+    fine_tune_lrs: tuple[float, ...] = (1e-4,)
     """Adam rates fine-tuning is run at, each from the same start; the realtrain validation folds keep one rate's
-    round. At 1e-4 alone the folds' NLL jumped from round to round (0.0357 frozen, 0.0330, 0.0433, 0.0390 in
-    v6) and the kept round changed with the CPU; a lower rate is the smoother path to offer beside it."""
+    round. v14 offered 3e-5 beside 1e-4 in case a smaller step made the kept round less of a jump: it was worse
+    at every round (train/README.md), so the default is v6's rate alone and v6's command is unchanged."""
     distill_weight: float = 1.0
     quantization_photos: int = 200
     calibration_folds: int = 5
