@@ -126,8 +126,13 @@ def test_fit_export_card_smoke(tmp_path: Path, backbone: str) -> None:
         _app_second_look_is_the_cascade_train_calibrates(loaded, sorted((tmp_path / "real").rglob("*.jpg")))
         from train.compare import compare, validation_files
 
-        scored = compare(tmp_path / "run", [tmp_path / "run" / "model.json"])[str(tmp_path / "run" / "model.json")]
-        assert set(scored) == {"realtrain_val", "val"} and all(0 < n < 5 for n in scored.values())
+        shipped = tmp_path / "run" / "model.json"
+        twin = tmp_path / "run" / "twin.json"  # the same model under another name: paired photo by photo, it differs by nothing
+        twin.write_text(shipped.read_text())
+        scored = compare(tmp_path / "run", [shipped, twin])
+        assert set(scored[str(shipped)]) == {"realtrain_val", "val"} and all(0 < s["nll"] < 5 for s in scored[str(shipped)].values())
+        assert all(s == {"nll": scored[str(shipped)][split]["nll"], "minus_first": 0.0, "low": 0.0, "high": 0.0}
+                   for split, s in scored[str(twin)].items())
         assert len(validation_files(tmp_path / "run")["realtrain_val"]) == sum(splits["realtrain_val"].values())
     assert json.loads((tmp_path / "run" / "model.json").read_text())["labels"] == ["cat", "dog", "other"]
 

@@ -51,9 +51,14 @@ def at_threshold(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dic
     }
 
 
+def losses(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each photo's negative log-likelihood of its true label (kept per photo so two models can be paired)."""
+    return -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0))
+
+
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:
     """Mean negative log-likelihood of the true labels: the one measure every choice on real photos minimises."""
-    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, 1.0)).mean())
+    return float(losses(probs, labels).mean())
 
 
 def summary(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict:
