@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         f"photos, adding at most {FitOptions.second_look_budget} of the first look's compute on their non-pets",
     )
     fit.add_argument("--head-seeds", type=int, default=FitOptions.head_seeds, help="MLPs fitted with consecutive seeds and averaged")
+    fit.add_argument("--head-validation", nargs="+", choices=("val", "realtrain_val"), default=list(FitOptions.head_validation),
+                     help="validation splits that stop each MLP early (val: PetImages + other; realtrain_val: the folds that also "
+                     "choose the fine-tuning round)")
     fit.add_argument(
         "--fine-tune-rounds", type=int, default=FitOptions.fine_tune_rounds,
         help=f"at most this many rounds of {FitOptions.steps_per_round} steps fine-tuning the top blocks (0: frozen backbone)",
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
             args.data, args.other, args.real, args.out, args.backbone, args.aug_views, args.epochs,
             realtrain=args.realtrain, realtrain_weight=args.realtrain_weight, realtrain_aug_views=args.realtrain_aug_views,
             views=tuple(args.views), second_views=tuple(args.second_views),
-            train_view=args.train_view, head_seeds=args.head_seeds, fine_tune_rounds=args.fine_tune_rounds, fine_tune_lrs=tuple(args.fine_tune_lrs),
+            train_view=args.train_view, head_seeds=args.head_seeds, head_validation=tuple(args.head_validation),
+            fine_tune_rounds=args.fine_tune_rounds, fine_tune_lrs=tuple(args.fine_tune_lrs),
         ))
     elif args.command == "evaluate":
         from train.evaluate import main as evaluate

@@ -198,10 +198,10 @@ def training_set(opts: FitOptions, net: Network, parts: Parts, view: View) -> Tr
 
 
 def validation_set(opts: FitOptions, net: Network, parts: Parts, view: View) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """([features, scores], labels, weights) of the PetImages + other validation split and realtrain validation folds."""
+    """([features, scores], labels, weights) of the validation splits ``opts.head_validation`` names."""
     feats, scores, ys, ws = [], [], [], []
     for name, samples, weight in (("val", parts.val, 1.0), ("realtrain_val", parts.realtrain_val, opts.realtrain_weight)):
-        if not samples:
+        if not samples or name not in opts.head_validation:
             continue
         maps, ok = cached_maps(opts, net, name, [s.path for s in samples], view.size, 0, resize=view.resize)
         f, z = pooled(net.top, maps[:, 0])
@@ -424,6 +424,7 @@ def _fit_pretrained(opts: FitOptions, parts: Parts) -> tuple[keras.Model, dict, 
         "likeliest cat breed, dog breed and other class (same view) + the calibration's bias on cat and dog",
         "views": f"one: {_describe(view)} (v1 ran two: squashed 288 px + centre 224 px)",
         "training_view": f"{opts.train_view}: {_describe(train_view)}, after augmentation",
+        "heads_stopped_on": list(opts.head_validation),
         "inference_view": view_key(view),
         "imagenet_branch_weight": weight,
         "fine_tuning": history,

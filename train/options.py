@@ -45,6 +45,10 @@ class FitOptions:
     first look takes 0.46 of v1's compute (two runs of ``train ship``), and issue 17's budget is 0.5."""
     head_seeds: int = 5
     """MLPs fitted with consecutive seeds and averaged (``train.model.average_heads``)."""
+    head_validation: tuple[str, ...] = ("val", "realtrain_val")
+    """Validation splits whose loss stops each MLP early: "val" (PetImages + other) and "realtrain_val" (the
+    realtrain validation folds, which also choose the fine-tuning round). Without "realtrain_val", the folds that
+    choose the round have not also chosen the heads' epochs (runs/v16)."""
     fine_tune_rounds: int = 6
     steps_per_round: int = 300
     patience: int = 2
