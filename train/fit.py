@@ -4,8 +4,8 @@ Every expensive step caches its result in the run folder (``runs/...``, never co
 interrupted run resumes where it stopped. What is chosen on which data (the card's ``chosen_on``):
 
 - PetImages + other train split and realtrain folds 7-19 train the network (``train.data``);
-- realtrain folds 4-6 (validation) choose how long to fine-tune, and with the PetImages + other
-  validation split stop the MLP's epochs;
+- realtrain folds 4-6 (validation) choose how long to fine-tune, and by default with the PetImages +
+  other validation split stop the MLP's epochs (``FitOptions.head_validation``);
 - all of ``real/`` plus realtrain folds 0-3 (held out), the pool, choose the view and the ImageNet
   weight, then the second look (:func:`choose_second_look`), and fit temperature, pet bias and
   threshold. It is reported only out of fold: cross-fitted for the calibration (``train.calibrate``),
@@ -674,7 +674,8 @@ def _cpu() -> str:
 def chosen_on(opts: FitOptions) -> dict:
     return {
         "network weights, MLPs": "PetImages + other train split (squashed 180 px) and realtrain folds 7-19",
-        "MLP epochs (early stopping)": "PetImages + other validation split and realtrain validation folds 4-6",
+        "MLP epochs (early stopping)": " and ".join(
+            {"val": "PetImages + other validation split", "realtrain_val": "realtrain validation folds 4-6"}[name] for name in opts.head_validation),
         "fine-tuning steps": "realtrain validation folds 4-6, by cross-fitted likelihood (temperature and pet bias as nuisance)",
         "view and ImageNet weight": "all of real/ + realtrain held-out folds 0-3, by cross-fitted likelihood; reported nested "
         "(model.nested_selection: chosen again without each fold)",
