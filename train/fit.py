@@ -693,19 +693,19 @@ def chosen_on(opts: FitOptions) -> dict:
     }
 
 
-def run(opts: FitOptions) -> dict:
-    started = time.time()
-    opts.out.mkdir(parents=True, exist_ok=True)
-    # the wall time means little without knowing which expensive steps were already cached
-    cached = sorted(f.name for f in opts.out.glob("*.npz") if f.name.startswith(("maps_", "pooled_")))
-    samples, data_stats = _samples(opts)
-    parts = _parts(opts, samples)
-    if opts.backbone == "scratch":
-        model, info, views = _fit_scratch(opts, parts)
-    else:
-        model, info, views = _fit_pretrained(opts, parts)
-    unbiased, export_fields = export(opts, model, views, parts)
+class Calibrated(NamedTuple):
+    """What calibration made of an exported run: the shipped ONNX (pet bias in its logits) and its figures."""
 
+    onnx_path: Path
+    pool: Pool
+    second: SecondLookChoice
+    shipped: calibrate.Calibration
+    crossfit: dict
+
+
+def calibrated(opts: FitOptions, unbiased: Path, views: list[View], parts: Parts) -> Calibrated:
+    """Choose the second look, fit temperature, pet bias and threshold on the pool, put the bias in the graph
+    (checked on 32 photos: the app reads it from there) and report the calibration cross-fitted."""
     pool = calibration_pool(opts, unbiased, views, parts)
     val_files = [(s.path, s.label) for s in parts.val]
     _, sq_logits, sq_labels = _logits(unbiased, views, val_files)
@@ -720,16 +720,39 @@ def run(opts: FitOptions) -> dict:
     check = _logits(onnx_path, views, list(zip(pool.paths[:32], [metrics.LABELS[i] for i in pool.labels[:32]], strict=False)))[1]
     if np.abs(check - (pool.looks.first[:32] + shipped.pet_bias * calibrate.PET)).max() > 1e-4:
         raise SystemExit("the pet bias did not land in the ONNX logits")
-    crossfit = cross_fitted_report(opts, pool, squashed, shipped)
+    return Calibrated(onnx_path, pool, second, shipped, cross_fitted_report(opts, pool, squashed, shipped))
 
-    card_path = opts.out / "model.json"
-    card = ModelCard(onnx_path, file_sha256(onnx_path), metrics.LABELS, tuple(views), shipped.temperature, shipped.threshold, {},
-                     second.look)
+
+def shipped_metrics(opts: FitOptions, card: ModelCard, parts: Parts, cal: Calibrated) -> dict:
+    """The card's metrics: the pool cross-fitted, the PetImages + other test split, and the pool in sample."""
     test = evaluate_files(card, [(s.path, s.label) for s in parts.test], opts.out / "eval_test_split", "PetImages + other test split")
     at = test["at_default_threshold"]
     at["wrong_among_moved_upper95"] = calibrate.wrong_upper_bound(at["moved_wrong"], at["moved"])
-    pool_files = list(zip(pool.paths, [metrics.LABELS[i] for i in pool.labels], strict=False))
+    pool_files = list(zip(cal.pool.paths, [metrics.LABELS[i] for i in cal.pool.labels], strict=False))
     in_sample = evaluate_files(card, pool_files, opts.out / "eval_pool_in_sample", "real/ + realtrain held-out (in-sample calibration)")
+    return {
+        "cross_fitted": cal.crossfit,
+        "petimages_other_test_split": test,
+        "pool_with_shipped_calibration_in_sample": {k: in_sample[k] for k in ("files", "accuracy", "nll", "at_default_threshold")},
+    }
+
+
+def run(opts: FitOptions) -> dict:
+    started = time.time()
+    opts.out.mkdir(parents=True, exist_ok=True)
+    # the wall time means little without knowing which expensive steps were already cached
+    cached = sorted(f.name for f in opts.out.glob("*.npz") if f.name.startswith(("maps_", "pooled_")))
+    samples, data_stats = _samples(opts)
+    parts = _parts(opts, samples)
+    if opts.backbone == "scratch":
+        model, info, views = _fit_scratch(opts, parts)
+    else:
+        model, info, views = _fit_pretrained(opts, parts)
+    unbiased, export_fields = export(opts, model, views, parts)
+    cal = calibrated(opts, unbiased, views, parts)
+    second, shipped = cal.second, cal.shipped
+    card = ModelCard(cal.onnx_path, file_sha256(cal.onnx_path), metrics.LABELS, tuple(views), shipped.temperature, shipped.threshold, {},
+                     second.look)
     fields = {
         "name": f"catsort-{opts.backbone}-v6",
         "labels": list(metrics.LABELS),
@@ -753,14 +776,10 @@ def run(opts: FitOptions) -> dict:
         "targets": TARGETS,
         "command": "python -m train " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "software": _software(),
-        "metrics": {
-            "cross_fitted": crossfit,
-            "petimages_other_test_split": test,
-            "pool_with_shipped_calibration_in_sample": {k: in_sample[k] for k in ("files", "accuracy", "nll", "at_default_threshold")},
-        },
+        "metrics": shipped_metrics(opts, card, parts, cal),
         "wall_time_seconds": round(time.time() - started),
         "cached_at_start": cached,
     }
-    card_model = write_card(card_path, onnx_path, fields)
-    log.info("wrote %s (%d bytes ONNX) in %.0f s", card_path, card_model["onnx"]["bytes"], time.time() - started)
+    card_model = write_card(opts.out / "model.json", cal.onnx_path, fields)
+    log.info("wrote %s (%d bytes ONNX) in %.0f s", opts.out / "model.json", card_model["onnx"]["bytes"], time.time() - started)
     return card_model
