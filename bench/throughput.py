@@ -251,6 +251,103 @@ def spread(values: list[float], fmt: str) -> str:
     return f"{mid:{fmt}} (range {min(values):{fmt}}-{max(values):{fmt}})" if len(values) > 1 else f"{mid:{fmt}}"
 
 
+def report_startup(versions: dict[str, Path]) -> None:
+    """Start-up, fresh processes of every version interleaved: one photo, an empty folder, a ready session."""
+    with tempfile.TemporaryDirectory() as tmp:
+        one, empty = Path(tmp) / "one", Path(tmp) / "empty"
+        one.mkdir()
+        empty.mkdir()
+        Image.new("RGB", (64, 48), (200, 40, 40)).save(one / "one.jpg")
+        cold = startup(one, REPO, {"CATSORT_CACHE_DIR": str(Path(tmp) / "cold-cache")})[0]  # optimises and writes the cache
+        starts: dict[str, dict[str, list[float]]] = {name: {} for name in versions}
+        print(f"\nstart-up, {STARTUP_RUNS} fresh processes each, interleaved (load average {loadavg():.1f}):", flush=True)
+        for _ in range(STARTUP_RUNS):
+            for name, cwd in versions.items():
+                row = starts[name]
+                for label, folder in (("one", one), ("empty", empty)):
+                    wall, cpu = startup(folder, cwd)
+                    row.setdefault(label, []).append(wall)
+                    row.setdefault(f"{label} cpu", []).append(cpu)
+                row.setdefault("session", []).append(session_ready(cwd))
+        for name, row in starts.items():
+            print(f"  catsort --headless --dry-run, one photo ({name}):  {spread(row['one'], '.3f')} s wall, "
+                  f"{spread(row['one cpu'], '.3f')} s CPU")
+            print(f"  catsort --headless --dry-run, empty folder ({name}): {spread(row['empty'], '.3f')} s wall, "
+                  f"{spread(row['empty cpu'], '.3f')} s CPU")
+            print(f"  spawn to a ready session of the shipped model ({name}): {spread(row['session'], '.3f')} s")
+        print(f"  one photo with an empty cache (optimises and writes it, once): {cold:.3f} s; load average now {loadavg():.1f}")
+
+
+def report_throughput(args: argparse.Namespace, versions: dict[str, Path], card_path: Path, cores: int) -> None:
+    """The 12 MP dry run of every version against the decode-only process pool, in interleaved runs."""
+    phone = args.folder or make_photos(args.work / SET_NAME, args.files)
+    decode_script = str(REPO / "bench" / "decode_limit.py")
+    costs = [json.loads(child([decode_script, "--cost", str(phone), str(card_path)]).stdout) for _ in range(args.repeat)]
+    model_ms = [json.loads(child(["-c", MODEL_COST, str(card_path), str(phone)]).stdout) for _ in range(args.repeat)]
+    decode_ms = [c["all"] for c in costs]
+    print(f"\n{phone}: decode CPU ms per photo, one core (draft, EXIF transpose, resize per view):")
+    for kind in sorted(costs[0]):
+        label = {"cam": "camera-like (issue 16: real 12 MP camera JPEGs ~39 ms)", "up": "upscaled (issue 16: ~24 ms)",
+                 "all": "the whole set"}.get(kind, kind)
+        print(f"  {label:58} {spread([c[kind] for c in costs], '.1f')} ms")
+    print(f"  model CPU ms per photo (1 thread, batch 8)                 {spread(model_ms, '.1f')} ms")
+    limit = [cores / ((d + m) / 1000) for d, m in zip(decode_ms, model_ms, strict=True)]
+    print(f"  pipeline limit cores/(decode+model)                        {spread(limit, '.1f')} files/s")
+    rows: dict[str, list[dict]] = {name: [] for name in versions}
+    decode_fps, decode_left = [], []
+    for r in range(args.repeat):
+        pool_run = child([decode_script, str(phone), str(card_path), str(cores)])
+        decode_fps.append(float(pool_run.stdout))
+        decode_left.append(pool_run.cores_left)
+        for name, cwd in versions.items():
+            files, rss, run = sort_dry_run(phone, args.jobs, cwd)
+            rows[name].append({"files": files, "fps": files / run.wall, "rss": rss, "load": loadavg(), "left": run.cores_left,
+                               "cpu_ms": 1000 * run.cpu / files, "busy": run.cpu / run.wall / cores})
+        print(f"  run {r + 1}: decode-only {decode_fps[-1]:.1f} files/s ({decode_left[-1]:.2f} cores left by others), "
+              + ", ".join(f"{n} {rows[n][-1]['fps']:.1f} files/s ({rows[n][-1]['left']:.2f})" for n in versions)
+              + f" (load {loadavg():.1f})", flush=True)
+    print(f"\n{rows['this'][0]['files']} photos, {args.repeat} interleaved run(s), median (range):")
+    print(f"  decode-only limit (process pool, {cores} processes)      {spread(decode_fps, '.1f')} files/s")
+    # Cores the pool really got on a shared machine: its rate times what a photo costs one core.
+    got = [f * d / 1000 for f, d in zip(decode_fps, decode_ms, strict=True)]
+    print(f"  cores the decode pool got (rate x decode CPU ms)           {spread(got, '.2f')} of {cores}")
+    for name in versions:
+        fps = [row["fps"] for row in rows[name]]
+        print(f"  catsort --headless --dry-run ({name})  {spread(fps, '.1f')} files/s, peak RSS "
+              f"{max(row['rss'] for row in rows[name]):.0f} MB")
+        print(f"    ratio to decode-only              {spread([f / d for f, d in zip(fps, decode_fps, strict=True)], '.2f')}")
+        # The same limit with the cores the decode pool really got (the machine may be shared).
+        fair = [f / (g / ((d + m) / 1000)) for f, g, d, m in zip(fps, got, decode_ms, model_ms, strict=True)]
+        print(f"    efficiency vs pipeline limit      {spread([f / lim for f, lim in zip(fps, limit, strict=True)], '.2f')}"
+              f"   (with the cores the pool got: {spread(fair, '.2f')})")
+        # Robust to a shared machine: the CPU a photo cost catsort, against decode + model on one core.
+        cpu = [row["cpu_ms"] for row in rows[name]]
+        work = [d + m for d, m in zip(decode_ms, model_ms, strict=True)]
+        print(f"    CPU ms per photo                  {spread(cpu, '.1f')} (decode+model {spread(work, '.1f')}):"
+              f" CPU efficiency {spread([(d + m) / c for d, m, c in zip(decode_ms, model_ms, cpu, strict=True)], '.2f')},"
+              f" cores kept busy {spread([row['busy'] * cores for row in rows[name]], '.2f')} of {cores}")
+        # Each rate per core the other processes left it (from /proc/stat, measured around each process):
+        # on a shared machine the decode pool and catsort rarely meet the same load, run for run. A run that
+        # had every core shows whether catsort uses them all; one that had fewer is extrapolated.
+        left = [row["left"] for row in rows[name]]
+        scaled = [f * cores / max(lc, 0.1) for f, lc in zip(fps, left, strict=True)]
+        decode_scaled = [f * cores / max(ld, 0.1) for f, ld in zip(decode_fps, decode_left, strict=True)]
+        print(f"    per core left by others (cores left {spread(left, '.2f')}; decode pool {spread(decode_left, '.2f')}):"
+              f" efficiency vs pipeline limit {spread([f / lim for f, lim in zip(scaled, limit, strict=True)], '.2f')},"
+              f" ratio to decode-only {spread([c / d for c, d in zip(scaled, decode_scaled, strict=True)], '.2f')}")
+    if args.against:
+        ratio = [a["fps"] / b["fps"] for a, b in zip(rows["this"], rows["against"], strict=True)]
+        print(f"  this / against, run by run          {spread(ratio, '.2f')}")
+
+
+def report_memory(args: argparse.Namespace) -> None:
+    """Peak RSS at 1,000 and 20,000 files (hard links of small photos): memory must not grow with the folder."""
+    small = make_small(args.work / "small-500x375", 400)
+    rss = {n: sort_dry_run(linked_copies(small, args.work / f"links-{n}", n), args.jobs)[1] for n in (1_000, 20_000)}
+    print(f"\nmemory: peak RSS {rss[1000]:.0f} MB at 1,000 files, {rss[20000]:.0f} MB at 20,000 files "
+          f"(ratio {rss[20000] / rss[1000]:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, help="use these photos instead of the generated 12 MP set")
@@ -280,93 +377,11 @@ def main() -> None:
     # The optimised-graph cache of catsort.model: one of the bench's own, so runs are alike and the user's is left alone.
     cache = args.work / "cache"
     os.environ["CATSORT_CACHE_DIR"] = str(cache)
-    with tempfile.TemporaryDirectory() as tmp:
-        one, empty = Path(tmp) / "one", Path(tmp) / "empty"
-        one.mkdir()
-        empty.mkdir()
-        Image.new("RGB", (64, 48), (200, 40, 40)).save(one / "one.jpg")
-        cold = startup(one, REPO, {"CATSORT_CACHE_DIR": str(Path(tmp) / "cold-cache")})[0]  # optimises and writes the cache
-        starts: dict[str, dict[str, list[float]]] = {name: {} for name in versions}
-        print(f"\nstart-up, {STARTUP_RUNS} fresh processes each, interleaved (load average {loadavg():.1f}):", flush=True)
-        for _ in range(STARTUP_RUNS):
-            for name, cwd in versions.items():
-                row = starts[name]
-                for label, folder in (("one", one), ("empty", empty)):
-                    wall, cpu = startup(folder, cwd)
-                    row.setdefault(label, []).append(wall)
-                    row.setdefault(f"{label} cpu", []).append(cpu)
-                row.setdefault("session", []).append(session_ready(cwd))
-        for name, row in starts.items():
-            print(f"  catsort --headless --dry-run, one photo ({name}):  {spread(row['one'], '.3f')} s wall, "
-                  f"{spread(row['one cpu'], '.3f')} s CPU")
-            print(f"  catsort --headless --dry-run, empty folder ({name}): {spread(row['empty'], '.3f')} s wall, "
-                  f"{spread(row['empty cpu'], '.3f')} s CPU")
-            print(f"  spawn to a ready session of the shipped model ({name}): {spread(row['session'], '.3f')} s")
-        print(f"  one photo with an empty cache (optimises and writes it, once): {cold:.3f} s; load average now {loadavg():.1f}")
+    report_startup(versions)
     if not args.skip_throughput:
-        phone = args.folder or make_photos(args.work / SET_NAME, args.files)
-        decode_script = str(REPO / "bench" / "decode_limit.py")
-        costs = [json.loads(child([decode_script, "--cost", str(phone), str(card_path)]).stdout) for _ in range(args.repeat)]
-        model_ms = [json.loads(child(["-c", MODEL_COST, str(card_path), str(phone)]).stdout) for _ in range(args.repeat)]
-        decode_ms = [c["all"] for c in costs]
-        print(f"\n{phone}: decode CPU ms per photo, one core (draft, EXIF transpose, resize per view):")
-        for kind in sorted(costs[0]):
-            label = {"cam": "camera-like (issue 16: real 12 MP camera JPEGs ~39 ms)", "up": "upscaled (issue 16: ~24 ms)",
-                     "all": "the whole set"}.get(kind, kind)
-            print(f"  {label:58} {spread([c[kind] for c in costs], '.1f')} ms")
-        print(f"  model CPU ms per photo (1 thread, batch 8)                 {spread(model_ms, '.1f')} ms")
-        limit = [cores / ((d + m) / 1000) for d, m in zip(decode_ms, model_ms, strict=True)]
-        print(f"  pipeline limit cores/(decode+model)                        {spread(limit, '.1f')} files/s")
-        rows: dict[str, list[dict]] = {name: [] for name in versions}
-        decode_fps, decode_left = [], []
-        for r in range(args.repeat):
-            pool_run = child([decode_script, str(phone), str(card_path), str(cores)])
-            decode_fps.append(float(pool_run.stdout))
-            decode_left.append(pool_run.cores_left)
-            for name, cwd in versions.items():
-                files, rss, run = sort_dry_run(phone, args.jobs, cwd)
-                rows[name].append({"files": files, "fps": files / run.wall, "rss": rss, "load": loadavg(), "left": run.cores_left,
-                                   "cpu_ms": 1000 * run.cpu / files, "busy": run.cpu / run.wall / cores})
-            print(f"  run {r + 1}: decode-only {decode_fps[-1]:.1f} files/s ({decode_left[-1]:.2f} cores left by others), "
-                  + ", ".join(f"{n} {rows[n][-1]['fps']:.1f} files/s ({rows[n][-1]['left']:.2f})" for n in versions)
-                  + f" (load {loadavg():.1f})", flush=True)
-        print(f"\n{rows['this'][0]['files']} photos, {args.repeat} interleaved run(s), median (range):")
-        print(f"  decode-only limit (process pool, {cores} processes)      {spread(decode_fps, '.1f')} files/s")
-        # Cores the pool really got on a shared machine: its rate times what a photo costs one core.
-        got = [f * d / 1000 for f, d in zip(decode_fps, decode_ms, strict=True)]
-        print(f"  cores the decode pool got (rate x decode CPU ms)           {spread(got, '.2f')} of {cores}")
-        for name in versions:
-            fps = [row["fps"] for row in rows[name]]
-            print(f"  catsort --headless --dry-run ({name})  {spread(fps, '.1f')} files/s, peak RSS "
-                  f"{max(row['rss'] for row in rows[name]):.0f} MB")
-            print(f"    ratio to decode-only              {spread([f / d for f, d in zip(fps, decode_fps, strict=True)], '.2f')}")
-            # The same limit with the cores the decode pool really got (the machine may be shared).
-            fair = [f / (g / ((d + m) / 1000)) for f, g, d, m in zip(fps, got, decode_ms, model_ms, strict=True)]
-            print(f"    efficiency vs pipeline limit      {spread([f / lim for f, lim in zip(fps, limit, strict=True)], '.2f')}"
-                  f"   (with the cores the pool got: {spread(fair, '.2f')})")
-            # Robust to a shared machine: the CPU a photo cost catsort, against decode + model on one core.
-            cpu = [row["cpu_ms"] for row in rows[name]]
-            work = [d + m for d, m in zip(decode_ms, model_ms, strict=True)]
-            print(f"    CPU ms per photo                  {spread(cpu, '.1f')} (decode+model {spread(work, '.1f')}):"
-                  f" CPU efficiency {spread([(d + m) / c for d, m, c in zip(decode_ms, model_ms, cpu, strict=True)], '.2f')},"
-                  f" cores kept busy {spread([row['busy'] * cores for row in rows[name]], '.2f')} of {cores}")
-            # Each rate per core the other processes left it (from /proc/stat, measured around each process):
-            # on a shared machine the decode pool and catsort rarely meet the same load, run for run. A run that
-            # had every core shows whether catsort uses them all; one that had fewer is extrapolated.
-            left = [row["left"] for row in rows[name]]
-            scaled = [f * cores / max(lc, 0.1) for f, lc in zip(fps, left, strict=True)]
-            decode_scaled = [f * cores / max(ld, 0.1) for f, ld in zip(decode_fps, decode_left, strict=True)]
-            print(f"    per core left by others (cores left {spread(left, '.2f')}; decode pool {spread(decode_left, '.2f')}):"
-                  f" efficiency vs pipeline limit {spread([f / lim for f, lim in zip(scaled, limit, strict=True)], '.2f')},"
-                  f" ratio to decode-only {spread([c / d for c, d in zip(scaled, decode_scaled, strict=True)], '.2f')}")
-        if args.against:
-            ratio = [a["fps"] / b["fps"] for a, b in zip(rows["this"], rows["against"], strict=True)]
-            print(f"  this / against, run by run          {spread(ratio, '.2f')}")
+        report_throughput(args, versions, card_path, cores)
     if args.memory:
-        small = make_small(args.work / "small-500x375", 400)
-        rss = {n: sort_dry_run(linked_copies(small, args.work / f"links-{n}", n), args.jobs)[1] for n in (1_000, 20_000)}
-        print(f"\nmemory: peak RSS {rss[1000]:.0f} MB at 1,000 files, {rss[20000]:.0f} MB at 20,000 files "
-              f"(ratio {rss[20000] / rss[1000]:.2f})")
+        report_memory(args)
 
 
 if __name__ == "__main__":
