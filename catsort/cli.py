@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
-from catsort.errors import CatsortError
+from catsort.errors import CatsortError, InterruptedBeforeMoving
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -145,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Started with a standard stream closed (``>&-``), Python leaves it None: what would go there goes nowhere.
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the process's stdout, open until it ends
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
     for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 prints as escapes, not a traceback
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
@@ -208,10 +213,11 @@ def _run(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # stdout's reader left before the sort's own output (that case is _sort's)
         _silence_stdout()
         return EXIT_CLOSED_PIPE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         _ignore_further_interrupts()
         print(file=sys.stderr)  # past the ^C the terminal echoed
-        _say(f"catsort: interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}",
+        _say(f"catsort: {exc}" if isinstance(exc, InterruptedBeforeMoving) else
+             f"catsort: interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}",
              sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -228,16 +234,21 @@ def _report_place_problem(report: Path) -> str | None:
     return None if os.access(folder, os.W_OK) else "cannot write in its folder (permission denied)"
 
 
-def _to_stdout(write: Callable[[], None]) -> bool:
-    """Run ``write``; True if stdout's reader had left (``| head``). Stdout then goes to /dev/null, so that
-    the lines stderr still has to give (a stop, a lost report) and the run's real exit code are not lost."""
+def _to_stdout(write: Callable[[], None]) -> int | None:
+    """Run ``write``; None if stdout took it, else the exit code for why not: its reader left (``| head``), or
+    its disk is full or failing (said in one line on stderr). Stdout then goes to /dev/null, so that the lines stderr still has
+    to give (a stop, a lost report) and the run's real exit code are not lost."""
     try:
         write()
         sys.stdout.flush()
-        return False
+        return None
     except BrokenPipeError:
         _silence_stdout()
-        return True
+        return EXIT_CLOSED_PIPE
+    except OSError as exc:
+        _silence_stdout()
+        _say(f"catsort: cannot write the summary to standard output: {exc.strerror or exc}", sys.stderr)
+        return EXIT_SOME_FAILED
 
 
 def _silence_stdout() -> None:
@@ -341,8 +352,8 @@ def _sort(args: argparse.Namespace) -> int:
             write_report(summary.records, args.report)
         except CatsortError as exc:  # after the sort: its summary and how to undo it still matter most
             report_problem = str(exc)
-    stdout_gone = args.json and _to_stdout(lambda: print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False)))
-    stdout_gone = _to_stdout(lambda: _print_summary(summary, args, human)) or stdout_gone
+    json_not_said = args.json and _to_stdout(lambda: print(json.dumps(summary_object(summary, card.name), indent=2, ensure_ascii=False)))
+    stdout_gone = _to_stdout(lambda: _print_summary(summary, args, human)) or json_not_said
     if report_problem:
         _say(f"catsort: {report_problem}", sys.stderr)
     if summary.stopped:
@@ -352,7 +363,7 @@ def _sort(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED if summary.interrupted else EXIT_STOPPED
     if summary.failed or report_problem:
         return EXIT_SOME_FAILED
-    return EXIT_CLOSED_PIPE if stdout_gone else EXIT_OK
+    return stdout_gone or EXIT_OK
 
 
 def _describe(r: Record) -> str:

@@ -23,3 +23,8 @@ class ModelError(CatsortError):
 
 class FileOpError(CatsortError):
     """A single file could not be moved or copied; ``str()`` is the one-line reason."""
+
+
+class InterruptedBeforeMoving(KeyboardInterrupt):
+    """Ctrl-C while the run was still settling, scanning or loading the model: this run moved nothing, so
+    pointing at ``--undo`` would only offer to take back an earlier run the user wanted."""

@@ -7,17 +7,17 @@ it, so memory stays flat and the first files move while the rest still decode.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
-from catsort.errors import CatsortError
+from catsort.errors import CatsortError, InterruptedBeforeMoving
 from catsort.fileops import RunStopped, check_folder, check_writable_places, write_problem
 from catsort.model import Classifier
 from catsort.plan import Planner
-from catsort.predict import predict, scan_folder
+from catsort.predict import FolderScan, predict, scan_folder
 from catsort.scan import taken_names
 
 
@@ -62,6 +62,16 @@ Progress = Callable[[int, int, Record], None]
 
 
 def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progress: Progress | None = None) -> Summary:
+    try:
+        summary, folder, items = _started(root, classifier, options)
+    except KeyboardInterrupt:
+        raise InterruptedBeforeMoving(f"interrupted before this run moved any file: nothing was sorted in {root}") from None
+    return _carried_out(summary, folder, items, options, progress)
+
+
+def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[Summary, FolderScan, Iterator]:
+    """Everything before the first move: earlier runs settled, the folder scanned, the first verdict in (the lock
+    and the journal come with the first item of the returned iterator)."""
     root = check_folder(root)
     check_writable_places(root)  # a dry run says what the real run would: a linked cats/ is refused
     # An interrupted run is settled before the scan, so the scan sees where its files ended up.
@@ -82,6 +92,11 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
         items = (preview(folder.root, d) for d in decisions)
     else:
         items = apply_plan(folder.root, decisions, options.copy, trust_journals=options.trust_journals, settled=seen)
+    return summary, folder, items
+
+
+def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options: SortOptions, progress: Progress | None) -> Summary:
+    """The moves (or a dry run's previews), with a stop part way turned into the summary's one line."""
     try:
         for item in items:
             if isinstance(item, Started):

@@ -425,3 +425,43 @@ def test_printable_escapes_what_could_fake_or_hide_a_file_name() -> None:
     assert printable("a\nb.jpg") == "a\\nb.jpg"
     assert printable("cat_\u202egpj.exe") == "cat_\\u202egpj.exe", "a right-to-left override is shown, not obeyed"
     assert printable("chat_noir_\u00e9t\u00e9.jpg") == "chat_noir_\u00e9t\u00e9.jpg", "ordinary letters stay"
+
+
+def test_ctrl_c_before_the_first_move_does_not_point_at_an_earlier_run(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    import catsort.sort
+
+    pics = tmp_path / "pics"
+    make_album(pics)
+    assert run(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    for i in range(3):  # new photos since that run, sorted by a second one that is interrupted while it scans
+        photo(RED, seed=10 + i).save(pics / f"new{i}.jpg")
+    sorted_tree = tree_hashes(pics)
+
+    def scan_folder(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catsort.sort, "scan_folder", scan_folder)
+    code, _, err = run(["--headless", str(pics), "--model", str(colour_model)], capsys)
+    assert code == 130
+    assert f"catsort: interrupted before this run moved any file: nothing was sorted in {pics}" in err
+    assert "--undo" not in err, "undo would take back the earlier run, which the user wanted"
+    assert "Traceback" not in err and tree_hashes(pics) == sorted_tree
+
+
+@pytest.mark.parametrize("redirect", [">/dev/full", ">&-"], ids=["stdout-full", "stdout-closed"])
+def test_a_stdout_that_cannot_be_written_gets_one_line_not_a_traceback(tmp_path: Path, colour_model: Path, redirect: str) -> None:
+    import shlex
+    import subprocess
+    import sys
+
+    pics = tmp_path / "pics"
+    make_album(pics)
+    command = " ".join(shlex.quote(a) for a in (sys.executable, "-m", "catsort", "--headless", str(pics), "--model", str(colour_model)))
+    done = subprocess.run(["bash", "-c", f"{command} {redirect}"], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and "Error" not in done.stderr
+    if redirect == ">/dev/full":
+        assert done.returncode == 1
+        assert done.stderr.strip() == "catsort: cannot write the summary to standard output: No space left on device"
+    else:
+        assert done.returncode == 0 and done.stderr == ""
+    assert len(list((pics / "cats").iterdir())) == 3, "the sort itself is done either way"
