@@ -989,6 +989,8 @@ def folder_lock(root: Path) -> Iterator[None]:
         raise FolderBusyError(f"{root}: another catsort is working on this folder")
     try:
         yield
-        _tidy(root)
     finally:
-        os.close(fd)  # closing drops the lock
+        try:
+            _tidy(root)  # a refused run too (disk full, no key): it leaves no journal, so no .catsort/
+        finally:
+            os.close(fd)  # closing drops the lock

@@ -223,6 +223,15 @@ def test_a_run_that_changed_nothing_leaves_no_catsort_folder_and_one_that_moved_
     assert len(list((tmp_path / ".catsort" / "runs").iterdir())) == 1 and (tmp_path / ".catsort" / "lock").is_file()
 
 
+def test_a_run_refused_inside_the_lock_leaves_no_catsort_folder(tmp_path: Path) -> None:
+    from catsort.fileops import RunStopped
+
+    make_album(tmp_path, cats=1, dogs=0, others=0)
+    with pytest.raises(RunStopped), folder_lock(tmp_path):  # as a disk too full to begin raises, before any journal
+        raise RunStopped(f"{tmp_path}: the disk is full (20 KB free); nothing was changed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["red_0.jpg"]
+
+
 def test_a_run_waiting_on_a_lock_that_was_tidied_away_locks_the_new_one(tmp_path: Path) -> None:
     """Run A ends and removes ``.catsort/``; run B had opened the old lock file just before. B's lock on
     that unlinked file guards nothing, so it must not count: B takes the lock file that exists now."""
