@@ -352,9 +352,12 @@ def test_summary_names_failures_and_offers_the_folders(qtbot, window: MainWindow
     records = [Record("/p/a.jpg", "cat", 0.9, "move", "/p/cats/a.jpg", None),
                Record("/p/b.jpg", "dog", 0.9, "error", None, "cannot move to dogs/: No space left on device")]
     box, buttons = dialogs.summary_box(window, Path("/p"), records, False, False)
-    assert box.text() == "Moved 1 photo to cats/ and 0 to dogs/."
+    assert box.windowTitle() == "Sorted" and box.text() == "Moved 1 photo to cats/."
     assert "b.jpg: cannot move to dogs/: No space left on device" in box.detailedText()
     assert [b.text() for b in buttons] == ["Open cats/"]
+    box, buttons = dialogs.summary_box(window, Path("/p"), records[1:], False, False)
+    assert (box.windowTitle(), box.text(), buttons) == ("Nothing was sorted", "No photo was moved.", {})
+    assert box.informativeText() == "1 photo could not be sorted (details below)."
 
 
 def test_dropping_a_folder_on_the_window_scans_it(qtbot, window: MainWindow, tmp_path: Path) -> None:
@@ -464,3 +467,30 @@ def test_closing_during_a_scan_waits_for_it_to_stop(qtbot, window: MainWindow, t
         window.close()
         assert window.isVisible(), "not while its job runs"
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+
+
+def test_ticking_include_sub_folders_scans_the_open_folder_again(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+
+    (tmp_path / "pics" / "sub").mkdir(parents=True)
+    for folder in (tmp_path / "pics", tmp_path / "pics" / "sub"):
+        photo((200, 40, 40)).save(folder / "red.jpg", quality=90)
+    scan(qtbot, window, tmp_path / "pics")
+    assert window.photos.rowCount() == 1 and not window.subfolders_box.isChecked()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        qtbot.mouseClick(window.subfolders_box, Qt.MouseButton.LeftButton)
+    assert window.recursive and window.photos.rowCount() == 2
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        qtbot.mouseClick(window.subfolders_box, Qt.MouseButton.LeftButton)
+    assert not window.recursive and window.photos.rowCount() == 1
+
+
+def test_the_threshold_stays_put_while_files_move(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    assert window.threshold_slider.isEnabled() and window.reset_threshold_button.isEnabled()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+        assert window.state == "applying"
+        assert not window.threshold_slider.isEnabled() and not window.reset_threshold_button.isEnabled()
+    assert window.threshold_slider.isEnabled()

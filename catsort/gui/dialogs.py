@@ -29,8 +29,9 @@ from catsort.model import ModelCard
 from catsort.plan import Decision
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """"1 photo", "2 photos", "1,204 photos" ("copy" takes its own plural: ``words="copies"``)."""
+    return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
 def plan_sentence(decisions: list[Decision], copy: bool) -> str:
@@ -39,7 +40,7 @@ def plan_sentence(decisions: list[Decision], copy: bool) -> str:
     stay = sum(1 for d in decisions if d.folder is None)
     verb = "Copy" if copy else "Move"
     parts = ", ".join(f"{moving[f]:,} to {f}/" for f in ("cats", "dogs") if moving[f])
-    return f"{verb} {_n(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
+    return f"{verb} {plural(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
 
 
 def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> tuple[QMessageBox, QPushButton]:
@@ -67,15 +68,18 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     failed = [r for r in records if r.action == "error"]
     verb = "Copied" if copy else "Moved"
     box = QMessageBox(parent)
-    box.setWindowTitle("Sorting stopped" if cancelled else "Sorted")
+    moved = done["cats"] + done["dogs"]
+    box.setWindowTitle("Sorting stopped" if cancelled else "Sorted" if moved else "Nothing was sorted")
     box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
-    head = f"{verb} {_n(done['cats'], 'photo')} to cats/ and {done['dogs']:,} to dogs/."
+    places = " and ".join(f"{done[sub]:,} to {sub}/" for sub in ("cats", "dogs") if done[sub])
+    head = (f"{verb} {plural(moved, 'photo')}: {places}." if done["cats"] and done["dogs"] else
+            f"{verb} {plural(moved, 'photo')} to {'cats' if done['cats'] else 'dogs'}/." if moved else f"No photo was {verb.lower()}.")
     if cancelled:
         head += " Stopped before the end: the rest stay where they are."
     box.setText(head)
-    info = "“Undo last sort” puts them back, now or after you close catsort."
+    undo = "“Undo last sort” puts them back, now or after you close catsort."
+    info = " ".join(([f"{plural(len(failed), 'photo')} could not be sorted (details below)."] if failed else []) + ([undo] if moved else []))
     if failed:
-        info = f"{_n(len(failed), 'photo')} could not be sorted and stay where they are (details below). " + info
         box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
     box.setInformativeText(info)
     buttons = {}

@@ -208,6 +208,9 @@ class MainWindow(QMainWindow):
         top.addWidget(self.folder_button)
         top.addWidget(self.recent_button)
         top.addWidget(self.subfolders_box)
+        # Ticked or unticked by the user with a folder open: that folder is scanned again the new way
+        # (``clicked``, not ``toggled``: open_folder sets the box itself).
+        self.subfolders_box.clicked.connect(self._subfolders_clicked)
         top.addSpacing(12)
         top.addWidget(self.folder_label, 1)
         top.addWidget(about)
@@ -317,7 +320,7 @@ class MainWindow(QMainWindow):
         self.threshold_label = QLabel()
         self.threshold_label.setObjectName("thresholdLabel")
         self.threshold_label.setMinimumWidth(150)
-        reset = QToolButton()
+        self.reset_threshold_button = reset = QToolButton()
         reset.setObjectName("resetThresholdButton")
         reset.setText("Default")
         reset.setToolTip("Back to the model's default threshold")
@@ -424,6 +427,9 @@ class MainWindow(QMainWindow):
         self.folder_button.setEnabled(not busy)
         self.recent_button.setEnabled(not busy and bool(self.recent_folders()))
         self.subfolders_box.setEnabled(not busy)
+        # While files move or come back, the plan being carried out must stay the one on screen.
+        self.threshold_slider.setEnabled(state not in ("applying", "undoing"))
+        self.reset_threshold_button.setEnabled(state not in ("applying", "undoing"))
         self.apply_button.setEnabled(state == "review" and self._can_apply())
         self.undo_button.setEnabled(not busy and self._undoable)
         self.move_radio.setEnabled(not busy)
@@ -465,7 +471,7 @@ class MainWindow(QMainWindow):
         if self._cannot_write:  # a read-only folder: the review shows the verdicts, and the button says why it cannot act
             self.apply_button.setText("Read-only folder")
         else:
-            self.apply_button.setText(f"{verb} {moving:,} photos…" if moving else f"{verb}…")
+            self.apply_button.setText(f"{verb} {dialogs.plural(moving, 'photo')}…" if moving else f"{verb}…")
         self.apply_button.setToolTip(self._cannot_write or "")
         if self.state == "review":
             self.apply_button.setEnabled(self._can_apply())
@@ -486,6 +492,10 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 (Qt's name)
         self.open_folder(Path(event.mimeData().urls()[0].toLocalFile()), self.subfolders_box.isChecked())
+
+    def _subfolders_clicked(self, checked: bool) -> None:
+        if self.folder is not None and self._job is None and checked != self.recursive:
+            self.open_folder(self.folder, checked)
 
     def open_folder(self, folder: Path, recursive: bool = False) -> None:
         """Scan ``folder`` in the background; results appear in the grid as they arrive.
@@ -591,7 +601,7 @@ class MainWindow(QMainWindow):
             note = _settled_note(*self._settled) + (f" · {self._cannot_write}" if self._cannot_write else "")
             nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
-            self.status.showMessage(f"Scanned {n:,} photos in {_duration(time.monotonic() - self._scan_started)}"
+            self.status.showMessage(f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
                                     + ("" if completed else stopped) + note, 30000 if note else 15000)
             self._set_state("review" if n else "empty")
         elif kind == "applying":
@@ -688,7 +698,8 @@ class MainWindow(QMainWindow):
         self._start("undoing", job)
 
     def _show_undone(self, result: UndoSummary) -> None:
-        text = f"Put {result.restored:,} photos back" + (f" and removed {result.removed_copies:,} copies" if result.removed_copies else "")
+        text = f"Put {dialogs.plural(result.restored, 'photo')} back" + (
+            f" and removed {dialogs.plural(result.removed_copies, 'copy', 'copies')}" if result.removed_copies else "")
         if result.problems or result.warnings:
             dialogs.show_info(self, "Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))
         elif result.runs == 0:
