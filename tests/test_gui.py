@@ -18,6 +18,7 @@ pytest.importorskip("pytestqt")
 
 from conftest import crashed, move_announced, photo, remount, shared, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QKeySequence  # noqa: E402
 
 from catsort.cli import main as cli_main  # noqa: E402
 from catsort.fileops import folder_lock  # noqa: E402
@@ -204,7 +205,12 @@ def test_cancel_mid_scan_changes_nothing_and_the_window_stays_usable(qtbot, wind
     with qtbot.waitSignal(window.job_finished, timeout=60_000) as finished:
         window.open_folder(pics)
         qtbot.waitUntil(lambda: window.photos.rowCount() > 0, timeout=60_000)
-        window.cancel()
+        assert window.cancel_button.shortcut().matches(Qt.Key.Key_Escape) == QKeySequence.SequenceMatch.ExactMatch
+        window.cancel_button.click()
+        assert window.progress_label.text() == "Stopping…"
+        rows = window.photos.rowCount()
+        qtbot.waitUntil(lambda: window.photos.rowCount() > rows or window.state != "scanning", timeout=60_000)
+        assert window.progress_label.text() == "Stopping…", "the batches still arriving do not write over it"
     assert finished.args == ["scanning", False]
     assert 0 < window.photos.rowCount() < 150
     assert tree_hashes(pics) == before and not (pics / ".catsort").exists()

@@ -142,7 +142,7 @@ class MainWindow(QMainWindow):
         self._taken_after_apply: dict[str, list[str]] | None = None
         """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
         self._undoable = False
-        self._job_failed = False
+        self._job_failed = self._stopping = False
         self._close_when_done = False
         self._rescan_when_done = False
         self._threads: list[QThread] = []
@@ -227,6 +227,8 @@ class MainWindow(QMainWindow):
         self.progress_label.setMinimumWidth(300)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.cancel_button.setToolTip("Stop (Esc): nothing more is changed; what was done stays undoable")
         self.cancel_button.clicked.connect(self.cancel)
         progress.addWidget(self.progress_bar, 1)
         progress.addWidget(self.progress_label)
@@ -535,7 +537,7 @@ class MainWindow(QMainWindow):
 
     def _start(self, kind: str, job: worker.Job) -> None:
         self._job_kind = kind
-        self._job_failed = False
+        self._job_failed = self._stopping = False
         self._set_state(kind)
         self._job = worker.start(self, job, self._on_batch, self._on_failed, self._on_finished)
         self._reap_threads()
@@ -546,6 +548,7 @@ class MainWindow(QMainWindow):
         if self._job is not None:
             self._job[1].cancel()
             self.cancel_button.setEnabled(False)
+            self._stopping = True  # batches still arriving must not write over it
             self.progress_label.setText("Stopping…")
 
     @Slot(object)
@@ -570,7 +573,7 @@ class MainWindow(QMainWindow):
             elif isinstance(item, UndoSummary):
                 self._show_undone(item)
         self.photos.add([i for i in items if isinstance(i, Prediction)])
-        if self._job_kind == "undoing":
+        if self._job_kind == "undoing" or self._stopping:
             return
         done = self.photos.rowCount() if self._job_kind == "scanning" else len(self._apply_records)
         self.progress_bar.setValue(done)
@@ -604,6 +607,8 @@ class MainWindow(QMainWindow):
             self.status.showMessage(f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
                                     + ("" if completed else stopped) + note, 30000 if note else 15000)
             self._set_state("review" if n else "empty")
+            if n:
+                self.view.setFocus()  # Space previews, C/D/O override: not the About button the scan left focused
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
             # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
