@@ -500,3 +500,16 @@ def test_the_threshold_stays_put_while_files_move(qtbot, window: MainWindow, tmp
         assert window.state == "applying"
         assert not window.threshold_slider.isEnabled() and not window.reset_threshold_button.isEnabled()
     assert window.threshold_slider.isEnabled()
+
+
+def test_a_photo_deleted_since_the_scan_leaves_the_review_after_a_sort(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    rows = window.photos.rowCount()
+    gone = next(window.photos.decision(r).path for r in range(rows) if window.photos.decision(r).folder == "cats")
+    gone.unlink()  # another program took it away while the review was open
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    left = {window.photos.decision(r).path for r in range(window.photos.rowCount())}
+    assert gone not in left, "sorting it again would only fail again"
+    assert all(p.exists() for p in left) and ("summary", "7 False") in dialog_log, "the 7 planned moves, one of them failed"

@@ -9,6 +9,7 @@ photo model), every file operation from :func:`catsort.apply.apply_plan` and
 from __future__ import annotations
 
 import html
+import os
 import sys
 import threading
 import time
@@ -613,7 +614,9 @@ class MainWindow(QMainWindow):
             records, self._apply_records = self._apply_records, []
             # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
             taken, self._taken_after_apply = self._taken_after_apply, None
-            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")}, taken)
+            # Gone from its place (another program moved or deleted it), a photo leaves too: sorting it again would only fail again.
+            gone = {r.path for r in records if r.action == "error" and not os.path.lexists(r.path)}
+            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone, taken)
             self._set_state("review" if self.photos.rowCount() else "empty")
             if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
                 dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed)
