@@ -513,3 +513,15 @@ def test_a_photo_deleted_since_the_scan_leaves_the_review_after_a_sort(qtbot, wi
     left = {window.photos.decision(r).path for r in range(window.photos.rowCount())}
     assert gone not in left, "sorting it again would only fail again"
     assert all(p.exists() for p in left) and ("summary", "7 False") in dialog_log, "the 7 planned moves, one of them failed"
+
+
+def test_the_about_text_names_only_what_the_model_learnt_from() -> None:
+    from catsort.model import ModelCard, shipped_card_path
+
+    card = ModelCard.load(shipped_card_path())
+    text = dialogs.model_card_text(card)
+    splits = card.raw["training_data"]["splits"]
+    learnt = next(line for line in text.splitlines() if line.startswith("Photos it learnt from: "))
+    assert learnt == (f"Photos it learnt from: {sum(splits['train'].values()):,} small pet photos and other pictures, "
+                      f"{sum(splits['realtrain_train'].values()):,} real photos of pets and look-alikes")
+    assert f"{card.threshold:.1%} sure" in text and "python -m train" not in text

@@ -106,10 +106,14 @@ def show_info(parent: QWidget, title: str, message: str) -> None:
     QMessageBox.information(parent, title, message)
 
 
+TRAINING_SPLITS = {"train": "small pet photos and other pictures", "realtrain_train": "real photos of pets and look-alikes"}
+"""The card's splits the network learnt from, in words (``training_data.splits``)."""
+
+
 def model_card_text(card: ModelCard) -> str:
     """The About box's account of the model: what it is, what it learnt from, how it scored."""
     raw = card.raw
-    lines = [f"Model: {card.identity}", f"Default threshold: {card.threshold:.3f} (the slider's mark)"]
+    lines = [f"Model: {card.identity}", f"Moves a photo when at least {card.threshold:.1%} sure by default (the slider's Default)"]
     backbone = (raw.get("model") or {}).get("backbone") if isinstance(raw.get("model"), dict) else None
     if isinstance(backbone, str):
         lines.append(f"Network: {backbone}")
@@ -117,9 +121,11 @@ def model_card_text(card: ModelCard) -> str:
     lines.append("Looks at: " + ", ".join(f"{v.size} px ({v.resize})" for v in card.views)
                  + (f"; again at {look.view.size} px ({look.view.resize}) {look.when()}" if look else ""))
     splits = raw.get("training_data", {}).get("splits") if isinstance(raw.get("training_data"), dict) else None
-    if isinstance(splits, dict):
+    if isinstance(splits, dict):  # the training splits only: the others were held out to choose and to score
         sizes = {k: sum(v.values()) if isinstance(v, dict) else v for k, v in splits.items()}
-        lines.append("Photos it learnt from: " + ", ".join(f"{k} {v:,}" for k, v in sizes.items() if isinstance(v, int)))
+        learnt = [f"{sizes[k]:,} {what}" for k, what in TRAINING_SPLITS.items() if isinstance(sizes.get(k), int)]
+        if learnt:
+            lines.append("Photos it learnt from: " + ", ".join(learnt))
     reached, metrics = raw.get("targets_reached"), raw.get("metrics")
     if isinstance(reached, dict) and reached:  # the card's own held-out (cross-fitted) account, with its targets
         lines.append("How it scored, at the default threshold, on photos no choice was made on:")
@@ -131,8 +137,6 @@ def model_card_text(card: ModelCard) -> str:
             if isinstance(at, dict) and {"pets_to_right_folder", "other_kept", "wrong_among_moved"} <= at.keys():
                 lines.append(f"  {name.replace('_', ' ')}: {at['pets_to_right_folder']:.1%} of pets to the right folder, "
                              f"{at['other_kept']:.1%} of other photos left alone, {at['wrong_among_moved']:.2%} of moves wrong")
-    if "command" in raw:
-        lines.append(f"Made by: {raw['command']}")
     return "\n".join(lines)
 
 
