@@ -160,6 +160,8 @@ def test_apply_matches_headless_then_undo_restores_byte_for_byte(qtbot, window: 
         window.undo()
     qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
     assert tree_hashes(tmp_path / "pics") == before | {"cats/red_0.jpg": tree_hashes(tmp_path / "same")["cats/red_0.jpg"]}
+    # the rescan that shows the photos back keeps the undo's word on the status line
+    qtbot.waitUntil(lambda: window.status.currentMessage().startswith("Put 7 photos back. Scanned 10 photos in "), timeout=60_000)
 
 
 def test_undo_after_the_app_was_closed_and_reopened(qtbot, windows, tmp_path: Path, colour_model: Path, dialog_log) -> None:

@@ -146,6 +146,7 @@ class MainWindow(QMainWindow):
         self._job_failed = self._stopping = False
         self._close_when_done = False
         self._rescan_when_done = False
+        self._undone_note = ""  # "Put 38 photos back. ": kept for the status line of the rescan that follows
         self._threads: list[QThread] = []
         """Job threads not yet deleted: a job reports it is finished a moment before its thread ends, and
         neither a thread nor the window (its parent) may be deleted before then (Qt aborts)."""
@@ -605,7 +606,8 @@ class MainWindow(QMainWindow):
             note = _settled_note(*self._settled) + (f" · {self._cannot_write}" if self._cannot_write else "")
             nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
-            self.status.showMessage(f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
+            undone, self._undone_note = self._undone_note, ""
+            self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
                                     + ("" if completed else stopped) + note, 30000 if note else 15000)
             self._set_state("review" if n else "empty")
             if n:
@@ -714,6 +716,7 @@ class MainWindow(QMainWindow):
             dialogs.show_info(self, "Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
         else:
             self.status.showMessage(text + ".", 15000)
+            self._undone_note = text + ". "
         self._rescan_when_done = True  # the photos are back where they were: show them again, freshly scanned
 
 
