@@ -71,9 +71,12 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     moved = done["cats"] + done["dogs"]
     box.setWindowTitle("Sorting stopped" if cancelled else "Sorted" if moved else "Nothing was sorted")
     box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
-    places = " and ".join(f"{done[sub]:,} to {sub}/" for sub in ("cats", "dogs") if done[sub])
-    head = (f"{verb} {plural(moved, 'photo')}: {places}." if done["cats"] and done["dogs"] else
-            f"{verb} {plural(moved, 'photo')} to {'cats' if done['cats'] else 'dogs'}/." if moved else f"No photo was {verb.lower()}.")
+    if done["cats"] and done["dogs"]:
+        head = f"{verb} {plural(moved, 'photo')}: {done['cats']:,} to cats/ and {done['dogs']:,} to dogs/."
+    elif moved:
+        head = f"{verb} {plural(moved, 'photo')} to {'cats' if done['cats'] else 'dogs'}/."
+    else:
+        head = f"No photo was {verb.lower()}."
     if cancelled:
         head += " Stopped before the end: the rest stay where they are."
     box.setText(head)
