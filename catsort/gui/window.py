@@ -432,8 +432,8 @@ class MainWindow(QMainWindow):
         self.recent_button.setEnabled(not busy and bool(self.recent_folders()))
         self.subfolders_box.setEnabled(not busy)
         # While files move or come back, the plan being carried out must stay the one on screen.
-        self.threshold_slider.setEnabled(state not in ("applying", "undoing"))
-        self.reset_threshold_button.setEnabled(state not in ("applying", "undoing"))
+        for control in (self.threshold_slider, self.reset_threshold_button):
+            control.setEnabled(state not in ("applying", "undoing"))
         self.apply_button.setEnabled(state == "review" and self._can_apply())
         self.undo_button.setEnabled(not busy and self._undoable)
         self.move_radio.setEnabled(not busy)
