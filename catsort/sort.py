@@ -65,7 +65,7 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     try:
         summary, folder, items = _started(root, classifier, options)
     except KeyboardInterrupt:
-        raise InterruptedBeforeMoving(f"interrupted before this run moved any file: nothing was sorted in {root}") from None
+        raise InterruptedBeforeMoving(_interrupted_before_moving(root)) from None
     return _carried_out(summary, folder, items, options, progress)
 
 
@@ -124,10 +124,15 @@ def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options:
         if options.dry_run:
             summary.stopped = f"interrupted after {done} of {folder.total} files; nothing was changed (dry run)"
         elif summary.journal is None:
-            summary.stopped = f"interrupted before any file was moved; nothing was changed in {folder.root}"
+            summary.stopped = _interrupted_before_moving(folder.root)
         else:
             summary.stopped = _undoable_stop("interrupted", done, folder.total, folder.root)
     return summary
+
+
+def _interrupted_before_moving(root: Path) -> str:
+    """The stop line of a run interrupted before its first move, wherever the interrupt arrived."""
+    return f"interrupted before any file was moved; nothing was changed in {root}"
 
 
 def _undoable_stop(what: str, done: int, total: int, root: Path) -> str:

@@ -443,7 +443,7 @@ def test_ctrl_c_before_the_first_move_does_not_point_at_an_earlier_run(tmp_path:
     monkeypatch.setattr(catsort.sort, "scan_folder", scan_folder)
     code, _, err = run(["--headless", str(pics), "--model", str(colour_model)], capsys)
     assert code == 130
-    assert f"catsort: interrupted before this run moved any file: nothing was sorted in {pics}" in err
+    assert f"catsort: interrupted before any file was moved; nothing was changed in {pics}" in err
     assert "--undo" not in err, "undo would take back the earlier run, which the user wanted"
     assert "Traceback" not in err and tree_hashes(pics) == sorted_tree
 
