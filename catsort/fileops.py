@@ -18,15 +18,18 @@ reported in one line and left alone, never acted on, never deleted.
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import functools
 import hashlib
 import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -134,10 +137,52 @@ def _link_then_unlink(src: Path, dst: Path) -> None:
 
 
 def _rename_unless_taken(src: Path, dst: Path) -> None:
-    """:func:`_place` on filesystems without hard links (FAT, some network shares): check, then rename."""
+    """:func:`_place` on filesystems without hard links (FAT, exFAT, some network shares); FileExistsError if
+    ``dst`` is taken. Atomic where the kernel can refuse a taken name itself (:func:`_rename_noreplace`);
+    elsewhere (FUSE mounts such as exfat-fuse, other systems) check, then rename, which a file created
+    under that very name in between would lose to."""
+    if _rename_noreplace(src, dst):
+        return
     if os.path.lexists(dst):
         raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
     os.rename(src, dst)
+
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_NO_RENAME_FLAGS = frozenset({errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP})
+"""How a filesystem (FUSE before protocol 7.23) or kernel (before 3.15) says it has no ``RENAME_NOREPLACE``."""
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    """Linux's ``renameat2`` from the C library (glibc 2.28 on), or None; the standard library has no binding."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    call.restype = ctypes.c_int
+    return call
+
+
+def _rename_noreplace(src: Path, dst: Path) -> bool:
+    """Rename ``src`` to ``dst`` in one step that refuses a taken ``dst`` (FileExistsError), as ``link`` does.
+
+    False, having done nothing, where the system or the filesystem cannot. Linux's own ext4, btrfs, xfs,
+    tmpfs, exfat and vfat can, so a move there never depends on a check made an instant before.
+    """
+    call = _renameat2()
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_RENAME_FLAGS:
+        return False
+    raise OSError(err, os.strerror(err), str(src), None, str(dst))
 
 
 def _copy_verified(src: Path, dst: Path, tmp: Path) -> str:

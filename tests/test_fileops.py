@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import RED, crashed, make_album, move_announced, photo, tree_hashes
 
+from catsort import fileops
 from catsort.apply import undo_runs
 from catsort.fileops import FileOpError, FolderBusyError, Journal, folder_lock, read_journals, settle_interrupted
 from catsort.layout import NAME_MAX_BYTES, candidate_names
@@ -112,7 +114,7 @@ def test_torn_last_line_is_ignored(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("failure", [errno.EXDEV, errno.EPERM])
 def test_cross_device_and_no_hardlink_filesystems(tmp_path: Path, monkeypatch, failure: int) -> None:
-    """EXDEV: copy, verify, then unlink. EPERM (no hard links, e.g. FAT): check-then-rename."""
+    """EXDEV: copy, verify, then unlink. EPERM (no hard links, e.g. FAT): a rename that refuses a taken name."""
     before = make_album(tmp_path, cats=2, dogs=0, others=0)
     real_link = os.link
 
@@ -140,7 +142,7 @@ def test_without_hard_links_each_rename_comes_after_its_journaled_sha(tmp_path: 
     folder's, so it is); a copy renames its verified temporary file into place."""
     make_album(tmp_path, cats=2, dogs=0, others=0)
     events: list[tuple[str, ...]] = []
-    real_rename = os.rename
+    real_rename = fileops._rename_unless_taken
 
     def link(src, dst, **kw):
         events.append(("link", Path(dst).name))
@@ -152,7 +154,7 @@ def test_without_hard_links_each_rename_comes_after_its_journaled_sha(tmp_path: 
         real_rename(src, dst)
 
     monkeypatch.setattr(os, "link", link)
-    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(fileops, "_rename_unless_taken", rename)
     journal = Journal.start(tmp_path, op)
     for name in ("red_0.jpg", "red_1.jpg"):
         journal.transfer(tmp_path / name, tmp_path / "cats", op)
@@ -166,6 +168,53 @@ def test_without_hard_links_each_rename_comes_after_its_journaled_sha(tmp_path: 
                     *([("link", "red_1.jpg")] if failure == errno.EACCES else []), ("rename", "red_1.jpg", "red_1.jpg", verified)]
     assert events == expected
     assert sorted(tree_hashes(tmp_path)) == (["cats/red_0.jpg", "cats/red_1.jpg"] + (["red_0.jpg", "red_1.jpg"] if op == "copy" else []))
+
+
+@pytest.mark.skipif(fileops._renameat2() is None, reason="no renameat2 in this C library")
+def test_without_hard_links_a_name_taken_after_the_check_is_never_overwritten(tmp_path: Path, monkeypatch) -> None:
+    """The race a check-then-rename loses: another program saves ``cats/red_0.jpg`` after catsort saw the
+    name free and journaled its move. The rename refuses it (RENAME_NOREPLACE), and the photo goes to the
+    next free name; the newcomer keeps its bytes."""
+    before = make_album(tmp_path, cats=1, dogs=0, others=0)
+    intruder = photo(RED, seed=7)
+    real_sha = fileops.file_sha256
+
+    def link(src, dst, **kw):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def sha_then_someone_saves(path: Path) -> str:  # the move journals its sha256 between the check and the rename
+        digest = real_sha(path)
+        if not (tmp_path / "cats" / "red_0.jpg").exists():
+            intruder.save(tmp_path / "cats" / "red_0.jpg")
+        return digest
+
+    real_lexists = os.path.lexists
+    taken = tmp_path / "cats" / "red_0.jpg"
+
+    def lexists_as_checked_before(path) -> bool:  # every check of that name was made before it was taken
+        return False if Path(path) == taken else real_lexists(path)
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(fileops, "file_sha256", sha_then_someone_saves)
+    monkeypatch.setattr(os.path, "lexists", lexists_as_checked_before)
+    journal = Journal.start(tmp_path, "move")
+    assert journal.transfer(tmp_path / "red_0.jpg", tmp_path / "cats", "move") == tmp_path / "cats" / "red_0 (1).jpg"
+    journal.close()
+    after = tree_hashes(tmp_path)
+    assert after["cats/red_0 (1).jpg"] == before["red_0.jpg"]
+    assert after["cats/red_0.jpg"] != before["red_0.jpg"] and set(after) == {"cats/red_0.jpg", "cats/red_0 (1).jpg"}
+
+
+def test_a_filesystem_without_rename_flags_falls_back_to_check_then_rename(tmp_path: Path, monkeypatch) -> None:
+    """FUSE mounts (exfat-fuse) answer RENAME_NOREPLACE with EINVAL: the move still happens, and a name
+    already taken is still refused."""
+    monkeypatch.setattr(fileops, "_renameat2", lambda: lambda *args: (ctypes.set_errno(errno.EINVAL), -1)[1])
+    (tmp_path / "a").write_bytes(b"a")
+    (tmp_path / "b").write_bytes(b"b")
+    with pytest.raises(FileExistsError):
+        fileops._rename_unless_taken(tmp_path / "a", tmp_path / "b")
+    fileops._rename_unless_taken(tmp_path / "a", tmp_path / "c")
+    assert (tmp_path / "b").read_bytes() == b"b" and (tmp_path / "c").read_bytes() == b"a" and not (tmp_path / "a").exists()
 
 
 def test_vanished_file_is_an_error_and_the_run_goes_on(tmp_path: Path) -> None:
