@@ -19,6 +19,7 @@ pytest.importorskip("pytestqt")
 from conftest import crashed, move_announced, photo, remount, shared, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
+from PySide6.QtWidgets import QPushButton  # noqa: E402
 
 from catsort.cli import main as cli_main  # noqa: E402
 from catsort.fileops import folder_lock  # noqa: E402
@@ -54,8 +55,8 @@ def many_photos(folder: Path, count: int) -> Path:
 def dialog_log(monkeypatch) -> list[tuple[str, str]]:
     """Every dialog the window opens, answered: confirmations say yes."""
     log: list[tuple[str, str]] = []
-    def confirm(parent, decisions, copy, folder) -> bool:
-        log.append(("confirm", dialogs.plan_sentence(decisions, copy)))
+    def confirm(parent, decisions, copy, folder, unscanned=0) -> bool:
+        log.append(("confirm", dialogs.plan_sentence(decisions, copy) + (f" [{unscanned} not scanned]" if unscanned else "")))
         return True
 
     monkeypatch.setattr(dialogs, "confirm_apply", confirm)
@@ -220,6 +221,38 @@ def test_cancel_mid_scan_changes_nothing_and_the_window_stays_usable(qtbot, wind
     album(tmp_path / "small")
     scan(qtbot, window, tmp_path / "small")
     assert window.photos.rowCount() == 10
+
+
+def test_a_stopped_scan_says_so_until_the_next_scan(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:
+    """A cancelled scan's review says, for as long as it shows, how far the scan got and what a sort acts on."""
+    pics = many_photos(tmp_path / "many", 150)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.open_folder(pics)
+        qtbot.waitUntil(lambda: window.photos.rowCount() > 0, timeout=60_000)
+        window.cancel_button.click()
+    n = window.photos.rowCount()
+    assert 0 < n < 150 and window.stopped_banner.isVisible()
+    assert window.stopped_label.text() == (f"You stopped the scan: only {n} of 150 photos were looked at. Only the photos shown "
+                                           f"here will be moved or copied; the other {150 - n} stay where they are.")
+    box, _ = dialogs.confirm_box(window, window.photos.decisions(), False, pics, 150 - n)
+    assert box.informativeText().startswith(f"The scan was stopped: the other {150 - n} photos were not looked at and stay where they are.")
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert dialog_log[0] == ("confirm", f"Move {n} photos: {n} to cats/; 0 stay where they are. [{150 - n} not scanned]")
+    assert window.stopped_banner.isVisible(), "still true after the sort: the rest were never looked at"
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        qtbot.mouseClick(window.findChild(QPushButton, "scanAgainButton"), Qt.MouseButton.LeftButton)
+    assert window.photos.rowCount() == 150 - n and not window.stopped_banner.isVisible()
+
+
+def test_a_scan_stopped_before_the_listing_says_no_photo_was_looked_at(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.open_folder(tmp_path / "pics")
+        window.cancel()  # set before the model's first batch: no photo is looked at
+    assert window.photos.rowCount() == 0 and window.state == "empty" and window.stopped_banner.isVisible()
+    assert window.stopped_label.text() == "You stopped the scan before any photo was looked at: there is nothing to move or copy yet."
+    assert "was stopped</h2>" in window.empty.text() and "No photos to sort" not in window.empty.text()
 
 
 def test_a_second_catsort_on_the_folder_gets_the_busy_dialog(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:

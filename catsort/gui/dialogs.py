@@ -43,20 +43,24 @@ def plan_sentence(decisions: list[Decision], copy: bool) -> str:
     return f"{verb} {plural(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
 
 
-def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> tuple[QMessageBox, QPushButton]:
+def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path,
+                unscanned: int = 0) -> tuple[QMessageBox, QPushButton]:
+    """The confirmation; ``unscanned`` photos were not looked at by a stopped scan, and it says so."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
     box.setWindowTitle("Sort these photos?")
     box.setText(plan_sentence(decisions, copy))
-    box.setInformativeText(f"In {folder}. Nothing is overwritten, and “Undo last sort” puts every file back.")
+    were = "was not looked at and stays where it is" if unscanned == 1 else "were not looked at and stay where they are"
+    skipped = f"The scan was stopped: the other {plural(unscanned, 'photo')} {were}. " if unscanned else ""
+    box.setInformativeText(f"{skipped}In {folder}. Nothing is overwritten, and “Undo last sort” puts every file back.")
     go = box.addButton("Copy" if copy else "Move", QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(go)
     return box, go
 
 
-def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path) -> bool:
-    box, go = confirm_box(parent, decisions, copy, folder)
+def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path, unscanned: int = 0) -> bool:
+    box, go = confirm_box(parent, decisions, copy, folder, unscanned)
     box.exec()
     return box.clickedButton() is go
 

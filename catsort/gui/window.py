@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -136,6 +137,9 @@ class MainWindow(QMainWindow):
         self._scan_started = 0.0
         self._settled: tuple[int, list[str]] = (0, [])
         """What the scan's settling of interrupted runs did (runs settled, warnings), for its closing status line."""
+        self._unscanned: int | None = None
+        """Photos of the folder the last scan did not look at, because it was stopped (None: it finished);
+        0 if it stopped before the folder was listed."""
         self._cannot_write: str | None = None
         """Why the scanned folder cannot be sorted (read-only, from :func:`~catsort.fileops.write_problem`), as the
         button's tooltip and the status line both say it, else None."""
@@ -174,6 +178,7 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(12, 10, 12, 10)
         layout.addLayout(self._build_folder_row())
         layout.addWidget(self._build_progress_row())
+        layout.addWidget(self._build_stopped_banner())
         layout.addWidget(self._build_tabs())
         layout.addWidget(self._build_results(), 1)
         self._build_view_actions()
@@ -239,6 +244,28 @@ class MainWindow(QMainWindow):
         self.progress_row.setLayout(progress)
         self.progress_row.layout().setContentsMargins(0, 0, 0, 0)
         return self.progress_row
+
+    def _build_stopped_banner(self) -> QFrame:
+        """Over the review of a scan that did not finish, for as long as it shows: without it, a stopped
+        scan's photos look like the whole folder (a status line fades)."""
+        self.stopped_banner = QFrame()
+        self.stopped_banner.setObjectName("stoppedBanner")
+        self.stopped_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        row = QHBoxLayout(self.stopped_banner)
+        row.setContentsMargins(8, 4, 8, 4)
+        icon = QLabel()
+        icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(20, 20))
+        self.stopped_label = QLabel()
+        self.stopped_label.setObjectName("stoppedLabel")
+        self.stopped_label.setWordWrap(True)
+        again = QPushButton("Scan again")
+        again.setObjectName("scanAgainButton")
+        again.clicked.connect(self._scan_again)
+        row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.stopped_label, 1)
+        row.addWidget(again, 0, Qt.AlignmentFlag.AlignTop)
+        self.stopped_banner.hide()
+        return self.stopped_banner
 
     def _build_tabs(self) -> QTabBar:
         """One tab per destination, filtering the review."""
@@ -452,6 +479,8 @@ class MainWindow(QMainWindow):
                 if recent:
                     links = "<br>".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in recent)
                     text += f"<p><br><b>Recent folders</b><br>{links}</p>"
+            elif self._unscanned is not None:  # the banner above says how far it got
+                text = f"<h2>The scan of {html.escape(self.folder.name)} was stopped</h2><p>{html.escape(str(self.folder))}</p>"
             else:
                 text = f"<h2>No photos to sort in {self.folder.name}</h2><p>{self.folder}</p>"
             self.empty.setText(text)
@@ -521,6 +550,7 @@ class MainWindow(QMainWindow):
         self.photos.clear()
         QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
         self._scan_total, self._scan_started, self._settled, self._cannot_write = 0, time.monotonic(), (0, []), None
+        self._show_stopped(None)
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
@@ -609,6 +639,7 @@ class MainWindow(QMainWindow):
             undone, self._undone_note = self._undone_note, ""
             self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
                                     + ("" if completed else stopped) + note, 30000 if note else 15000)
+            self._show_stopped(None if completed or 0 < self._scan_total <= n else max(self._scan_total - n, 0))
             self._set_state("review" if n else "empty")
             if n:
                 self.view.setFocus()  # Space previews, C/D/O override: not the About button the scan left focused
@@ -630,6 +661,18 @@ class MainWindow(QMainWindow):
             self._rescan_when_done = False
             self.open_folder(self.folder, self.recursive)
         self.job_finished.emit(kind, completed)
+
+    @Slot()
+    def _scan_again(self) -> None:
+        if self.folder is not None:
+            self.open_folder(self.folder, self.recursive)
+
+    def _show_stopped(self, unscanned: int | None) -> None:
+        """Show (or, with None, hide) the banner over a stopped scan's review."""
+        self._unscanned = unscanned
+        self.stopped_banner.setVisible(unscanned is not None)
+        if unscanned is not None:
+            self.stopped_label.setText(stopped_scan_text(self.photos.rowCount(), self._scan_total, self._job_failed))
 
     # --- review ---
 
@@ -679,7 +722,7 @@ class MainWindow(QMainWindow):
             return
         decisions = self.photos.decisions()
         copy = self.copy_radio.isChecked()
-        if not dialogs.confirm_apply(self, decisions, copy, self.folder):
+        if not dialogs.confirm_apply(self, decisions, copy, self.folder, self._unscanned or 0):
             return
         folder = self.folder
         todo = [d for d in decisions if d.folder]
@@ -718,6 +761,15 @@ class MainWindow(QMainWindow):
             self.status.showMessage(text + ".", 15000)
             self._undone_note = text + ". "
         self._rescan_when_done = True  # the photos are back where they were: show them again, freshly scanned
+
+
+def stopped_scan_text(looked: int, total: int, failed: bool) -> str:
+    """The banner's account of a scan that did not finish: how far it got, and what a sort would act on."""
+    how = "The scan stopped on an error" if failed else "You stopped the scan"
+    if total == 0 or looked == 0:
+        return f"{how} before any photo was looked at: there is nothing to move or copy yet."
+    return (f"{how}: only {looked:,} of {dialogs.plural(total, 'photo')} were looked at. Only the photos shown here "
+            f"will be moved or copied; the other {total - looked:,} {'stays where it is' if total - looked == 1 else 'stay where they are'}.")
 
 
 def folder_name(folder: Path | None) -> str:
