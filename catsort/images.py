@@ -35,6 +35,12 @@ DRAFTABLE = frozenset({"JPEG", "MPO"})
 """Formats decoded with DCT scaling. MPO is the JPEG of many phones and cameras with a second picture
 (depth, a preview) appended; its first picture is an ordinary JPEG, decoded as one."""
 
+JPEG_MAX_PIXELS_PER_BYTE = 4096
+"""More pixels per byte of file than any JPEG can hold: its Huffman coding spends at least a bit on every
+8 x 8 block of every channel (512 pixels a byte for grey; a flat photo saved optimised measures 256, in
+colour 170). A file declaring more lost its data, or never had it: the decoder would not say so, but
+fill the picture's missing part with grey, to be classified and thumbnailed as if it were a photo."""
+
 SHRINK_ABOVE = 50_000_000
 """Images decoding to more pixels than this (few photos are: 61 and 102 MP camera TIFFs; no training photo)
 are box-shrunk before their mode is converted (see :func:`_shrink_factor`): converting a 178 MP RGBA
@@ -93,11 +99,11 @@ def open_image(path: Path, min_side: int) -> Image.Image:
         register_heif()
     try:
         try:
-            return _decode(path, min_side)
+            return _decode(path, min_side, size)
         except UnidentifiedImageError:
             if not register_heif():  # a HEIC photo under another name: try again once HEIF is known
                 raise
-            return _decode(path, min_side)
+            return _decode(path, min_side, size)
     except Image.DecompressionBombError:  # Pillow's own guard, should anything have set its limit again
         raise ImageError(_too_large()) from None
     except UnidentifiedImageError:
@@ -118,9 +124,10 @@ def _decoder_reason(exc: Exception) -> str:
     return "image data is truncated (file cut short)" if "truncated" in reason.lower() else reason
 
 
-def _decode(path: Path, min_side: int) -> Image.Image:
+def _decode(path: Path, min_side: int, file_bytes: int) -> Image.Image:
     with Image.open(path) as img:
         if img.format in DRAFTABLE:
+            _check_jpeg_holds_its_size(img, file_bytes)
             img.draft(None, (min_side, min_side))
         _check_size(img)
         img.load()
@@ -133,6 +140,12 @@ def _decode(path: Path, min_side: int) -> Image.Image:
         small.getexif()[ExifTags.Base.Orientation] = orientation
         ImageOps.exif_transpose(small, in_place=True)
     return _to_rgb(small)
+
+
+def _check_jpeg_holds_its_size(img: Image.Image, file_bytes: int) -> None:
+    """Refuse, as corrupt, a JPEG too small for the size it declares (:data:`JPEG_MAX_PIXELS_PER_BYTE`)."""
+    if img.width * img.height > JPEG_MAX_PIXELS_PER_BYTE * file_bytes:
+        raise ImageError(f"corrupt image: it declares {img.width} x {img.height} pixels but holds only {file_bytes:,} bytes")
 
 
 def _check_size(img: Image.Image) -> None:

@@ -473,3 +473,28 @@ def test_an_mpo_phone_photo_decodes_as_the_same_picture_saved_as_jpeg(tmp_path: 
     mpo, jpeg = open_image(tmp_path / "phone.jpg", 240), open_image(tmp_path / "plain.jpg", 240)
     assert mpo.size == jpeg.size and min(mpo.size) < 3000 // 4, "drafted, not decoded at 12 MP"
     assert np.array_equal(np.asarray(mpo), np.asarray(jpeg))
+
+
+def _declaring(jpeg: bytes, width: int, height: int) -> bytes:
+    """``jpeg`` with its frame header (SOF0) changed to declare ``width`` x ``height``: its data stays that of the small picture."""
+    at = jpeg.index(b"\xff\xc0") + 5
+    return jpeg[:at] + struct.pack(">HH", height, width) + jpeg[at + 4:]
+
+
+@pytest.mark.parametrize("width, height", [(65_000, 65_000), (4_000, 3_000)])
+def test_a_jpeg_too_small_for_the_size_it_declares_is_corrupt_not_a_grey_photo(tmp_path: Path, width: int, height: int) -> None:
+    """A 64 x 64 picture's few hundred bytes under a header declaring 4.2 gigapixels (or 12 MP): the
+    decoder would fill the rest with grey and no error; it is reported corrupt instead."""
+    photo(RED, (64, 64)).save(tmp_path / "small.jpg", quality=90)
+    data = _declaring((tmp_path / "small.jpg").read_bytes(), width, height)
+    (tmp_path / "claims.jpg").write_bytes(data)
+    with pytest.raises(ImageError) as err:
+        open_image(tmp_path / "claims.jpg", 240)
+    assert str(err.value) == f"corrupt image: it declares {width} x {height} pixels but holds only {len(data):,} bytes"
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+def test_the_flattest_jpeg_a_camera_could_save_is_not_taken_for_corrupt(tmp_path: Path, mode: str) -> None:
+    """One flat colour over 12 MP, saved optimised and progressive: the most pixels per byte a real JPEG has."""
+    Image.new(mode, (4000, 3000), 128 if mode == "L" else RED).save(tmp_path / "flat.jpg", optimize=True, progressive=True)
+    assert open_image(tmp_path / "flat.jpg", 240).size == (500, 375)
