@@ -114,7 +114,7 @@ def test_scan_groups_slider_and_unreadable_reason(qtbot, window: MainWindow, tmp
     window.threshold_slider.setValue(900)
     qtbot.waitUntil(lambda: window.photos.threshold == 0.9)  # re-planned once the drag's events are handled
     assert counts(window) == {"cats": 3, "dogs": 2, "unsure": 2, "other": 2, "unreadable": 1}
-    assert window.apply_button.text() == "Sort 5 photos…"
+    assert window.apply_button.text() == "Move 5 photos…"
     assert tree_hashes(tmp_path / "pics") == before, "a scan changes nothing"
 
 
@@ -275,11 +275,11 @@ def test_a_read_only_folder_is_reviewed_and_says_at_once_that_nothing_can_be_mov
     scan(qtbot, window, pics)
     assert counts(window)["cats"] == 5 and window.state == "review"
     assert not window.apply_button.isEnabled() and window.apply_button.text() == "Read-only folder"
-    reason = f"{pics.resolve()}: this folder cannot be written (the disk is read-only): nothing can be sorted here"
+    reason = f"{pics.resolve()}: this folder cannot be written (the disk is read-only): nothing can be moved or copied here"
     assert window.apply_button.toolTip() == reason and window.status.currentMessage().endswith(f" · {reason}")
     remount(pics, "bind,rw")
     scan(qtbot, window, pics)
-    assert window.apply_button.isEnabled() and window.apply_button.text() == "Sort 7 photos…" and window.apply_button.toolTip() == ""
+    assert window.apply_button.isEnabled() and window.apply_button.text() == "Move 7 photos…" and window.apply_button.toolTip() == ""
     assert tree_hashes(pics) == before
 
 
@@ -393,12 +393,37 @@ def test_summary_names_failures_and_offers_the_folders(qtbot, window: MainWindow
     records = [Record("/p/a.jpg", "cat", 0.9, "move", "/p/cats/a.jpg", None),
                Record("/p/b.jpg", "dog", 0.9, "error", None, "cannot move to dogs/: No space left on device")]
     box, buttons = dialogs.summary_box(window, Path("/p"), records, False, False)
-    assert box.windowTitle() == "Sorted" and box.text() == "Moved 1 photo to cats/."
+    assert box.windowTitle() == "Moved" and box.text() == "Moved 1 photo to cats/."
     assert "b.jpg: cannot move to dogs/: No space left on device" in box.detailedText()
     assert [b.text() for b in buttons] == ["Open cats/"]
     box, buttons = dialogs.summary_box(window, Path("/p"), records[1:], False, False)
-    assert (box.windowTitle(), box.text(), buttons) == ("Nothing was sorted", "No photo was moved.", {})
-    assert box.informativeText() == "1 photo could not be sorted (details below)."
+    assert (box.windowTitle(), box.text(), buttons) == ("Nothing was moved", "No photo was moved.", {})
+    assert box.informativeText() == "1 photo could not be moved (details below)."
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_the_action_has_one_name_on_its_button_confirmation_and_summary(qtbot, window: MainWindow, tmp_path: Path, copy: bool) -> None:
+    """Move (or Copy) everywhere the action is named; "sort" only as the noun of the run Undo takes back."""
+    import re
+
+    from catsort.apply import Record
+
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.copy_radio.setChecked(copy)
+    name, past, doing = ("Copy", "Copied", "Copying") if copy else ("Move", "Moved", "Moving")
+    assert window.apply_button.text() == f"{name} 7 photos…" and window.threshold_caption.text() == f"{name} when at least"
+    confirm, go = dialogs.confirm_box(window, window.photos.decisions(), copy, tmp_path / "pics")
+    assert (confirm.windowTitle(), go.text()) == (f"{name} these photos?", name) and confirm.text().startswith(f"{name} 7 photos: ")
+    records = [Record("/p/a.jpg", "cat", 0.9, "copy" if copy else "move", "/p/cats/a.jpg", None),
+               Record("/p/b.jpg", "dog", 0.9, "error", None, "No space left on device")]
+    done, _ = dialogs.summary_box(window, Path("/p"), records, copy, False)
+    stopped, _ = dialogs.summary_box(window, Path("/p"), records, copy, True)
+    assert (done.windowTitle(), stopped.windowTitle()) == (past, f"{doing} stopped") and done.text() == f"{past} 1 photo to cats/."
+    assert done.informativeText().startswith(f"1 photo could not be {past.lower()} (details below).")
+    texts = [window.apply_button.text(), window.threshold_caption.text(), confirm.windowTitle(), confirm.text(), go.text(),
+             done.windowTitle(), done.text(), done.informativeText(), stopped.windowTitle(), stopped.text()]
+    assert not [t for t in texts if re.search(r"\bsort(ed|ing)?\b", t.replace("Undo last sort", ""), re.IGNORECASE)]
 
 
 def test_dropping_a_folder_on_the_window_scans_it(qtbot, window: MainWindow, tmp_path: Path) -> None:

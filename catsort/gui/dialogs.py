@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap, QShortcut
@@ -34,13 +35,28 @@ def plural(count: int, word: str, words: str | None = None) -> str:
     return f"{count:,} {word if count == 1 else words or word + 's'}"
 
 
+class Verb(NamedTuple):
+    """The action's words in one mode (move or copy): the button, its confirmation, its summary and the status
+    line all name it with these, never with a word of their own."""
+
+    name: str
+    past: str
+    doing: str
+
+
+MOVE, COPY = Verb("Move", "Moved", "Moving"), Verb("Copy", "Copied", "Copying")
+
+
+def verb(copy: bool) -> Verb:
+    return COPY if copy else MOVE
+
+
 def plan_sentence(decisions: list[Decision], copy: bool) -> str:
     """Exactly what an apply will do: "Move 812 photos: 530 to cats/, 282 to dogs/; 1,204 stay"."""
     moving = Counter(d.folder for d in decisions if d.folder)
     stay = sum(1 for d in decisions if d.folder is None)
-    verb = "Copy" if copy else "Move"
     parts = ", ".join(f"{moving[f]:,} to {f}/" for f in ("cats", "dogs") if moving[f])
-    return f"{verb} {plural(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
+    return f"{verb(copy).name} {plural(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
 
 
 def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path,
@@ -48,12 +64,12 @@ def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: 
     """The confirmation; ``unscanned`` photos were not looked at by a stopped scan, and it says so."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Question)
-    box.setWindowTitle("Sort these photos?")
+    box.setWindowTitle(f"{verb(copy).name} these photos?")
     box.setText(plan_sentence(decisions, copy))
     were = "was not looked at and stays where it is" if unscanned == 1 else "were not looked at and stay where they are"
     skipped = f"The scan was stopped: the other {plural(unscanned, 'photo')} {were}. " if unscanned else ""
     box.setInformativeText(f"{skipped}In {folder}. Nothing is overwritten, and “Undo last sort” puts every file back.")
-    go = box.addButton("Copy" if copy else "Move", QMessageBox.ButtonRole.AcceptRole)
+    go = box.addButton(verb(copy).name, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(go)
     return box, go
@@ -70,22 +86,22 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     """What the apply did, the failures with their reasons, and buttons to open the output folders."""
     done = Counter(Path(r.destination).parent.name for r in records if r.destination and r.action in ("move", "copy"))
     failed = [r for r in records if r.action == "error"]
-    verb = "Copied" if copy else "Moved"
+    words = verb(copy)
     box = QMessageBox(parent)
     moved = done["cats"] + done["dogs"]
-    box.setWindowTitle("Sorting stopped" if cancelled else "Sorted" if moved else "Nothing was sorted")
+    box.setWindowTitle(f"{words.doing} stopped" if cancelled else words.past if moved else f"Nothing was {words.past.lower()}")
     box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
     if done["cats"] and done["dogs"]:
-        head = f"{verb} {plural(moved, 'photo')}: {done['cats']:,} to cats/ and {done['dogs']:,} to dogs/."
+        head = f"{words.past} {plural(moved, 'photo')}: {done['cats']:,} to cats/ and {done['dogs']:,} to dogs/."
     elif moved:
-        head = f"{verb} {plural(moved, 'photo')} to {'cats' if done['cats'] else 'dogs'}/."
+        head = f"{words.past} {plural(moved, 'photo')} to {'cats' if done['cats'] else 'dogs'}/."
     else:
-        head = f"No photo was {verb.lower()}."
+        head = f"No photo was {words.past.lower()}."
     if cancelled:
         head += " Stopped before the end: the rest stay where they are."
     box.setText(head)
     undo = "“Undo last sort” puts them back, now or after you close catsort."
-    info = " ".join(([f"{plural(len(failed), 'photo')} could not be sorted (details below)."] if failed else []) + ([undo] if moved else []))
+    info = " ".join(([f"{plural(len(failed), 'photo')} could not be {words.past.lower()} (details below)."] if failed else []) + ([undo] if moved else []))
     if failed:
         box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
     box.setInformativeText(info)

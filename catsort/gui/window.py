@@ -332,11 +332,11 @@ class MainWindow(QMainWindow):
         self.preview_action = preview
 
     def _build_sort_row(self, default: float) -> QHBoxLayout:
-        """The threshold, move or copy, Sort and Undo."""
+        """The threshold, move or copy, the action's button (Move… or Copy…) and Undo."""
         bottom = QHBoxLayout()
         self.threshold_slider = ThresholdSlider(round(default * 1000))
         self.threshold_slider.setObjectName("thresholdSlider")
-        self.threshold_slider.setAccessibleName("Confidence needed to move a photo")
+        self.threshold_slider.setAccessibleName("Confidence needed to move or copy a photo")
         self.threshold_slider.setRange(SLIDER_MIN, SLIDER_MAX)
         self.threshold_slider.setSingleStep(5)
         self.threshold_slider.setPageStep(50)
@@ -363,14 +363,15 @@ class MainWindow(QMainWindow):
         mode.addButton(self.move_radio)
         mode.addButton(self.copy_radio)
         self.copy_radio.toggled.connect(self._mode_changed)
-        self.apply_button = QPushButton("Sort…")
+        self.apply_button = QPushButton("Move…")
         self.apply_button.setObjectName("applyButton")
         self.apply_button.setDefault(True)
         self.apply_button.clicked.connect(self.apply)
         self.undo_button = QPushButton(QIcon.fromTheme("edit-undo"), "Undo last sort")
         self.undo_button.setObjectName("undoButton")
         self.undo_button.clicked.connect(self.undo)
-        bottom.addWidget(QLabel("Move when at least"))
+        self.threshold_caption = QLabel("Move when at least")
+        bottom.addWidget(self.threshold_caption)
         bottom.addWidget(self.threshold_slider, 1)
         bottom.addWidget(self.threshold_label)
         bottom.addWidget(reset)
@@ -500,7 +501,8 @@ class MainWindow(QMainWindow):
             n = total if group == "all" else counts.get(group, 0)
             self.tabs.setTabText(i, f"{GROUP_TITLES[group]}  {n:,}")
         moving = self._to_move()
-        verb = "Copy" if self.copy_radio.isChecked() else "Sort"
+        verb = dialogs.verb(self.copy_radio.isChecked()).name
+        self.threshold_caption.setText(f"{verb} when at least")
         if self._cannot_write:  # a read-only folder: the review shows the verdicts, and the button says why it cannot act
             self.apply_button.setText("Read-only folder")
         else:
@@ -592,7 +594,7 @@ class MainWindow(QMainWindow):
                 self._scan_total = item.total
                 self.progress_bar.setRange(0, item.total)
                 self._settled = (item.settled_runs, item.warnings)
-                self._cannot_write = item.cannot_write and f"{item.cannot_write}: nothing can be sorted here"
+                self._cannot_write = item.cannot_write and f"{item.cannot_write}: nothing can be moved or copied here"
                 self._update_counts()
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
@@ -618,7 +620,7 @@ class MainWindow(QMainWindow):
     @Slot(str, str)
     def _on_failed(self, kind: str, message: str) -> None:
         self._job_failed = True
-        title = {"scanning": "The scan stopped", "applying": "Sorting stopped", "undoing": "Undo stopped"}[self._job_kind]
+        title = {"scanning": "The scan stopped", "applying": f"{dialogs.verb(self.copy_radio.isChecked()).doing} stopped", "undoing": "Undo stopped"}[self._job_kind]
         if kind == FolderError.__name__ and self._job_kind == "scanning":
             title = "This folder cannot be sorted"
         if kind == FolderBusyError.__name__:
