@@ -165,6 +165,24 @@ def test_apply_matches_headless_then_undo_restores_byte_for_byte(qtbot, window: 
     qtbot.waitUntil(lambda: window.status.currentMessage().startswith("Put 7 photos back. Scanned 10 photos in "), timeout=60_000)
 
 
+def test_the_status_line_after_a_sort_or_an_undo_says_what_it_did(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Not the scan's "Scanned 10 photos in 0 s", still showing after the photos moved."""
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    (tmp_path / "pics" / "blue_0.jpg").unlink()  # gone since the scan: its move fails
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert window.status.currentMessage() == "Moved 6 photos: 5 to cats/ and 1 to dogs/. · 1 photo could not be moved"
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    assert window.status.currentMessage() == "Put 6 photos back."
+    qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
+    assert window.status.currentMessage().startswith("Put 6 photos back. Scanned 9 photos in ")
+    with folder_lock(tmp_path / "pics"), qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert window.status.currentMessage() == f"No photo was moved. · {(tmp_path / 'pics').resolve()}: another catsort is working on this folder"
+
+
 def test_undo_after_the_app_was_closed_and_reopened(qtbot, windows, tmp_path: Path, colour_model: Path, dialog_log) -> None:
     before = album(tmp_path / "pics")
     assert cli_main(["--headless", str(tmp_path / "pics"), "--model", str(colour_model)]) == 1

@@ -81,27 +81,43 @@ def confirm_apply(parent: QWidget, decisions: list[Decision], copy: bool, folder
     return box.clickedButton() is go
 
 
-def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool,
-                cancelled: bool) -> tuple[QMessageBox, dict[QPushButton, Path]]:
-    """What the apply did, the failures with their reasons, and buttons to open the output folders."""
-    done = Counter(Path(r.destination).parent.name for r in records if r.destination and r.action in ("move", "copy"))
-    failed = [r for r in records if r.action == "error"]
-    words = verb(copy)
-    box = QMessageBox(parent)
+def _done(records: list[Record]) -> Counter[str]:
+    """Photos an apply moved or copied, per output folder."""
+    return Counter(Path(r.destination).parent.name for r in records if r.destination and r.action in ("move", "copy"))
+
+
+def done_sentence(records: list[Record], copy: bool, cancelled: bool) -> str:
+    """What an apply did, in one sentence: the summary's first line, and the status line's after it."""
+    done, words = _done(records), verb(copy)
     moved = done["cats"] + done["dogs"]
-    box.setWindowTitle(f"{words.doing} stopped" if cancelled else words.past if moved else f"Nothing was {words.past.lower()}")
-    box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
     if done["cats"] and done["dogs"]:
         head = f"{words.past} {plural(moved, 'photo')}: {done['cats']:,} to cats/ and {done['dogs']:,} to dogs/."
     elif moved:
         head = f"{words.past} {plural(moved, 'photo')} to {'cats' if done['cats'] else 'dogs'}/."
     else:
         head = f"No photo was {words.past.lower()}."
-    if cancelled:
-        head += " Stopped before the end: the rest stay where they are."
-    box.setText(head)
+    return head + (" Stopped before the end: the rest stay where they are." if cancelled else "")
+
+
+def failed_sentence(records: list[Record], copy: bool) -> str:
+    """How many photos an apply could not move or copy, without a full stop ("" if none)."""
+    failed = sum(1 for r in records if r.action == "error")
+    return f"{plural(failed, 'photo')} could not be {verb(copy).past.lower()}" if failed else ""
+
+
+def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool,
+                cancelled: bool) -> tuple[QMessageBox, dict[QPushButton, Path]]:
+    """What the apply did, the failures with their reasons, and buttons to open the output folders."""
+    done = _done(records)
+    failed = [r for r in records if r.action == "error"]
+    words = verb(copy)
+    box = QMessageBox(parent)
+    moved = done["cats"] + done["dogs"]
+    box.setWindowTitle(f"{words.doing} stopped" if cancelled else words.past if moved else f"Nothing was {words.past.lower()}")
+    box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
+    box.setText(done_sentence(records, copy, cancelled))
     undo = "“Undo last sort” puts them back, now or after you close catsort."
-    info = " ".join(([f"{plural(len(failed), 'photo')} could not be {words.past.lower()} (details below)."] if failed else []) + ([undo] if moved else []))
+    info = " ".join(([failed_sentence(records, copy) + " (details below)."] if failed else []) + ([undo] if moved else []))
     if failed:
         box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
     box.setInformativeText(info)

@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
         """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
         self._undoable = False
         self._job_failed = self._stopping = False
+        self._job_error = ""  # the failed job's one line, for the status line that follows its dialog
         self._close_when_done = False
         self._rescan_when_done = False
         self._undone_note = ""  # "Put 38 photos back. ": kept for the status line of the rescan that follows
@@ -572,6 +573,7 @@ class MainWindow(QMainWindow):
     def _start(self, kind: str, job: worker.Job) -> None:
         self._job_kind = kind
         self._job_failed = self._stopping = False
+        self._job_error = ""
         self._set_state(kind)
         self._job = worker.start(self, job, self._on_batch, self._on_failed, self._on_finished)
         self._reap_threads()
@@ -619,7 +621,7 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_failed(self, kind: str, message: str) -> None:
-        self._job_failed = True
+        self._job_failed, self._job_error = True, message
         title = {"scanning": "The scan stopped", "applying": f"{dialogs.verb(self.copy_radio.isChecked()).doing} stopped", "undoing": "Undo stopped"}[self._job_kind]
         if kind == FolderError.__name__ and self._job_kind == "scanning":
             title = "This folder cannot be sorted"
@@ -653,10 +655,15 @@ class MainWindow(QMainWindow):
             gone = {r.path for r in records if r.action == "error" and not os.path.lexists(r.path)}
             self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone, taken)
             self._set_state("review" if self.photos.rowCount() else "empty")
+            copy = self.copy_radio.isChecked()
+            stopped = not completed and bool(records)  # refused before its first file, it did not stop part way
+            self._say_outcome(dialogs.done_sentence(records, copy, stopped), dialogs.failed_sentence(records, copy))
             if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
-                dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed)
+                dialogs.show_summary(self, self.folder, records, copy, not completed)
         else:
             self._set_state("review" if self.photos.rowCount() else "empty")
+            if not completed:  # an undo that did not end has no rescan to say what happened
+                self._say_outcome("Undo stopped.")
         if self._close_when_done:
             self.close()
         elif self._rescan_when_done and self.folder is not None:
@@ -675,6 +682,12 @@ class MainWindow(QMainWindow):
         self.stopped_banner.setVisible(unscanned is not None)
         if unscanned is not None:
             self.stopped_label.setText(stopped_scan_text(self.photos.rowCount(), self._scan_total, self._job_failed))
+
+    def _say_outcome(self, sentence: str, *more: str) -> None:
+        """The status line after a sort or an undo: what it did (the scan's line before it no longer holds)
+        and the failed job's reason, if any."""
+        parts = [sentence, *(m for m in more if m), self._job_error]
+        self.status.showMessage(" · ".join(p for p in parts if p), 30000)
 
     # --- review ---
 
@@ -728,6 +741,7 @@ class MainWindow(QMainWindow):
             return
         folder = self.folder
         todo = [d for d in decisions if d.folder]
+        self.status.clearMessage()  # the scan's line is not news while files move
         self._apply_records = []
         self._scan_started = time.monotonic()
         self.progress_bar.setRange(0, len(todo))
@@ -757,11 +771,12 @@ class MainWindow(QMainWindow):
             f" and removed {dialogs.plural(result.removed_copies, 'copy', 'copies')}" if result.removed_copies else "")
         if result.problems or result.warnings:
             dialogs.show_info(self, "Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))
+            text += ", with problems"
         elif result.runs == 0:
             dialogs.show_info(self, "Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
-        else:
-            self.status.showMessage(text + ".", 15000)
-            self._undone_note = text + ". "
+            text = "Nothing to undo"
+        self.status.showMessage(text + ".", 15000)
+        self._undone_note = text + ". "
         self._rescan_when_done = True  # the photos are back where they were: show them again, freshly scanned
 
 
