@@ -20,6 +20,8 @@ from catsort.fileops import (
     JournalsSeen,
     RunStopped,
     check_folder,
+    check_still_there,
+    folder_identity,
     folder_lock,
     journal_paths,
     journals_seen,
@@ -111,12 +113,15 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
         with folder_lock(root):
             count, warnings = settle_interrupted(root, trust_journals, settled)
             journal = Journal.start(root, "copy" if copy else "move")
+            identity = folder_identity(root)
             try:
                 yield Started(count, warnings, journal.path)
                 for d in decisions:
                     if cancel is not None and cancel.is_set():
                         break
                     record = _carry_out(root, journal, d)
+                    if record.error is not None:
+                        check_still_there(root, identity)
                     done += record.action in ("move", "copy")
                     yield record
             except GeneratorExit:

@@ -13,6 +13,10 @@ class FolderError(CatsortError):
     """The folder to sort cannot be used at all (missing, unreadable, a link where a folder must be, ...)."""
 
 
+class FolderVanished(FolderError):
+    """The folder being sorted was deleted, moved or unmounted part way: every later file would fail alike."""
+
+
 class FolderBusyError(CatsortError):
     """Another catsort process holds the folder's lock."""
 

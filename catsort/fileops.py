@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 
 from catsort import signing
 from catsort.checksum import file_sha256
-from catsort.errors import CatsortError, FileOpError, FolderBusyError, FolderError
+from catsort.errors import CatsortError, FileOpError, FolderBusyError, FolderError, FolderVanished
 from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name
 
 __all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "RunStopped", "folder_lock", "read_journals", "write_problem",
@@ -222,6 +222,29 @@ def check_folder(root: Path) -> Path:
     if not root.is_dir():
         raise FolderError(f"{root}: not a folder")
     return root.resolve()
+
+
+FolderIdentity = tuple[int, int]
+"""A folder's (device, inode): the same path naming another folder (or none) means it was moved or removed."""
+
+
+def folder_identity(root: Path) -> FolderIdentity:
+    st = os.stat(root)
+    return st.st_dev, st.st_ino
+
+
+def check_still_there(root: Path, identity: FolderIdentity) -> None:
+    """Raise :class:`FolderVanished` if ``root`` is no longer the folder that had ``identity``.
+
+    Asked when a file of the run fails: had the whole folder gone (deleted, renamed, its USB stick
+    pulled out), every later file would fail the same way, one line each, for thousands of lines.
+    """
+    try:
+        now = folder_identity(root)
+    except OSError:
+        now = None
+    if now != identity:
+        raise FolderVanished(f"{root}: the folder is gone (deleted, moved, or its disk removed) since the run began")
 
 
 def write_problem(root: Path) -> str | None:

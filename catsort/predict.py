@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 from catsort.classify import Prediction, classify_files
 from catsort.errors import FolderError
-from catsort.fileops import check_folder
+from catsort.fileops import FolderIdentity, check_folder, check_still_there, folder_identity
 from catsort.model import Classifier
 from catsort.scan import Unreadable, scan
 
@@ -25,6 +26,8 @@ class FolderScan:
     root: Path
     files: list[Path]
     unreadable: list[Unreadable]
+    identity: FolderIdentity
+    """``root``'s when it was scanned: a photo that fails later is checked against it (:func:`check_still_there`)."""
 
     @property
     def total(self) -> int:
@@ -33,16 +36,28 @@ class FolderScan:
 
 def scan_folder(root: Path, recursive: bool = False) -> FolderScan:
     root = check_folder(root)
+    try:
+        identity = folder_identity(root)
+    except OSError as exc:
+        raise FolderError(f"{root}: cannot read folder: {exc.strerror or exc}") from None
     found = list(scan(root, recursive))
     unreadable = [f for f in found if isinstance(f, Unreadable)]
     if unreadable and unreadable[0].path == root:
         raise FolderError(f"{root}: {unreadable[0].reason}")
-    return FolderScan(root, [f for f in found if isinstance(f, Path)], unreadable)
+    return FolderScan(root, [f for f in found if isinstance(f, Path)], unreadable, identity)
 
 
 def predict(folder: FolderScan, classifier: Classifier, jobs: int | None = None, thumbnail_size: int | None = None,
             cancel: threading.Event | None = None) -> Iterator[Prediction]:
-    """One :class:`Prediction` per entry of ``folder``: the unreadable ones first, then every photo."""
+    """One :class:`Prediction` per entry of ``folder``: the unreadable ones first, then every photo.
+
+    Raises :class:`~catsort.errors.FolderVanished` at the first photo that fails because the whole
+    folder has gone since the scan.
+    """
     for bad in folder.unreadable:
         yield Prediction(bad.path, None, None, bad.reason)
-    yield from classify_files(folder.files, classifier, jobs, thumbnail_size=thumbnail_size, cancel=cancel)
+    with closing(classify_files(folder.files, classifier, jobs, thumbnail_size=thumbnail_size, cancel=cancel)) as results:
+        for prediction in results:
+            if prediction.error is not None:
+                check_still_there(folder.root, folder.identity)
+            yield prediction

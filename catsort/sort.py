@@ -13,7 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
-from catsort.errors import CatsortError, InterruptedBeforeMoving
+from catsort.errors import CatsortError, FolderVanished, InterruptedBeforeMoving
 from catsort.fileops import RunStopped, check_folder, check_writable_places, write_problem
 from catsort.model import Classifier
 from catsort.plan import Planner
@@ -111,8 +111,13 @@ def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options:
         if summary.journal is None:
             raise  # refused before the run started: nothing was touched
         # A full disk says what was done and how to undo it; anything else (the model failing part way) is told so here.
-        summary.stopped = str(exc) if isinstance(exc, RunStopped) else _undoable_stop(
-            f"{exc}; stopped", len(summary.records), folder.total, folder.root)
+        if isinstance(exc, RunStopped):
+            summary.stopped = str(exc)
+        elif isinstance(exc, FolderVanished):
+            summary.stopped = (f"{exc}; stopped after {len(summary.records)} of {folder.total} files "
+                               f"(should it come back, catsort --undo {folder.root} takes back what was moved)")
+        else:
+            summary.stopped = _undoable_stop(f"{exc}; stopped", len(summary.records), folder.total, folder.root)
     except KeyboardInterrupt:
         # Raised in whichever frame the main thread was in: close the chain so the journal ends cleanly
         # (apply_plan aborts it itself when the interrupt arrived inside it).

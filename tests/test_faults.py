@@ -25,9 +25,10 @@ import pytest
 from conftest import BLUE, GREEN, RED, photo, remount, sh, tmpfs, tree_hashes, umount
 from PIL import Image
 
-from catsort import fileops
+from catsort import apply, fileops
 from catsort.apply import Record, Started, apply_plan, undo_runs
 from catsort.cli import EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, EXIT_UNUSABLE, main
+from catsort.errors import FolderVanished
 from catsort.fileops import read_journals
 from catsort.model import Classifier, ModelCard
 from catsort.plan import plan
@@ -306,6 +307,41 @@ def test_files_that_vanish_or_change_between_scan_and_move(tmp_path: Path, colou
     assert records["red_02.jpg"].action == "move" and records["blue_00.jpg"].action == "move"
     assert (pics / "red_01.jpg").exists() and sorted(p.name for p in (pics / "cats").iterdir()) == ["red_02.jpg"]
     assert undo_runs(pics).problems == [] and tree_hashes(pics) == before
+
+
+def test_a_folder_moved_away_mid_run_stops_the_run_in_one_line_and_undoes_where_it_went(
+        tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """Renamed (or its stick pulled out) after two photos moved: one stop line, not a failure per photo left."""
+    pics, moved_to = tmp_path / "pics", tmp_path / "elsewhere"
+    before = album(pics, cats=12, dogs=12, size=(160, 120))
+    real_carry_out = apply._carry_out
+    done: list[Record] = []
+
+    def carry_out_then_move_the_folder(root: Path, journal, d) -> Record:
+        record = real_carry_out(root, journal, d)
+        done.append(record)
+        if len(done) == 2:
+            pics.rename(moved_to)
+        return record
+
+    monkeypatch.setattr(apply, "_carry_out", carry_out_then_move_the_folder)
+    code, text = cli(["--headless", str(pics), "--model", str(colour_model), "--jobs", "1"], capsys)
+    assert code == EXIT_STOPPED
+    line = one_line(text, "the folder is gone")
+    assert line.startswith(f"catsort: {pics}: the folder is gone (deleted, moved, or its disk removed) since the run began; stopped after 2 of 24 files")
+    assert "vanished" not in text and "0 failed" in text, text
+    monkeypatch.undo()
+    code, text = cli(["--undo", str(moved_to)], capsys)
+    assert code == EXIT_OK and tree_hashes(moved_to) == before
+
+
+def test_a_folder_deleted_mid_scan_is_an_error_not_a_scan_of_failures(tmp_path: Path, colour_model: Path) -> None:
+    pics = tmp_path / "pics"
+    album(pics, cats=3, dogs=3, size=(160, 120))
+    folder = scan_folder(pics)
+    shutil.rmtree(pics)
+    with pytest.raises(FolderVanished, match=f"^{pics}: the folder is gone"):
+        list(predict(folder, Classifier(ModelCard.load(colour_model))))
 
 
 # --- filesystems without hard links ------------------------------------------------------------
