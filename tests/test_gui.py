@@ -444,6 +444,41 @@ def test_the_action_has_one_name_on_its_button_confirmation_and_summary(qtbot, w
     assert not [t for t in texts if re.search(r"\bsort(ed|ing)?\b", t.replace("Undo last sort", ""), re.IGNORECASE)]
 
 
+def test_each_verdict_has_its_own_badge_colour_and_words(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Not sure and Other were two greys: every pair of groups now differs by a CIE76 distance of 40 or more,
+    every badge's text is at least 4.5:1 on its fill, and a Not sure badge says so in words."""
+    import itertools
+    import math
+
+    from catsort.gui.delegate import BADGE_COLOURS
+    from catsort.gui.photos import describe, group_of
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    def luminance(colour) -> float:
+        r, g, b = (linear(c) for c in colour.getRgbF()[:3])
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    def lab(colour) -> tuple[float, float, float]:
+        r, g, b = (linear(c) for c in colour.getRgbF()[:3])
+        xyz = ((0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, luminance(colour), (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883)
+        fx, fy, fz = (t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz)
+        return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+    for group, (fill, ink) in BADGE_COLOURS.items():
+        light, dark = sorted((luminance(fill), luminance(ink)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, group
+    for (a, (fa, _)), (b, (fb, _)) in itertools.combinations(BADGE_COLOURS.items(), 2):
+        assert math.dist(lab(fa), lab(fb)) >= 40, (a, b)
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.threshold_slider.setValue(900)
+    qtbot.waitUntil(lambda: window.photos.threshold == 0.9)
+    captions = {describe(d) for d in window.photos.decisions() if group_of(d) == "unsure"}
+    assert captions and all(c.startswith("Maybe cat ") for c in captions)
+
+
 def test_dropping_a_folder_on_the_window_scans_it(qtbot, window: MainWindow, tmp_path: Path) -> None:
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDragEnterEvent, QDropEvent

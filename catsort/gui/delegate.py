@@ -16,13 +16,18 @@ from catsort.gui.photos import DecisionRole, PredictionRole, describe, group_of
 THUMB = 128
 """Logical size of a thumbnail's box; the scan is asked for THUMB x device pixel ratio pixels."""
 CELL = QSize(THUMB + 24, THUMB + 50)
+WHITE, INK = QColor("#ffffff"), QColor("#1a1a1a")
 BADGE_COLOURS = {
-    "cats": QColor("#d9822b"),
-    "dogs": QColor("#2b7bd9"),
-    "unsure": QColor("#8a8a8a"),
-    "other": QColor("#5a6b5a"),
-    "unreadable": QColor("#c23b3b"),
+    "cats": (QColor("#b45309"), WHITE),
+    "dogs": (QColor("#1d4ed8"), WHITE),
+    "unsure": (QColor("#fde047"), INK),
+    "other": (QColor("#525252"), WHITE),
+    "unreadable": (QColor("#9f1239"), WHITE),
 }
+"""Each group's badge (fill, text): hues and lightness far apart, so Not sure (yellow, the one light badge)
+cannot pass for Other (grey), and every text at least 4.5:1 on its fill. A badge is drawn on its own
+fill over the photo, so it reads the same in a light or a dark palette; its caption names the verdict
+(see :func:`~catsort.gui.photos.describe`), so colour is never the only sign."""
 
 QPixmapCache.setCacheLimit(96 * 1024)  # KB: ~600 thumbnails at 2x on screen or recently scrolled past
 
@@ -89,14 +94,14 @@ class PhotoDelegate(QStyledItemDelegate):
         metrics = painter.fontMetrics()
         width = metrics.horizontalAdvance(text) + 12
         badge = QRect(box.left() + 4, box.bottom() - metrics.height() - 8, min(width, THUMB - 8), metrics.height() + 4)
-        painter.setPen(Qt.PenStyle.NoPen)
-        colour = BADGE_COLOURS[group_of(decision)]
-        painter.setBrush(colour)
-        painter.drawRoundedRect(badge, 4, 4)
-        if decision.overridden:
-            painter.setPen(QColor("white"))
-            painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRoundedRect(badge.adjusted(0, 0, -1, -1), 4, 4)
-        painter.setPen(QColor("white"))
+        fill, ink = BADGE_COLOURS[group_of(decision)]
+        # An edge in the text's colour keeps the badge apart from a photo (or a background) of its own shade;
+        # the user's say has a solid one.
+        edge = QColor(ink)
+        edge.setAlpha(255 if decision.overridden else 110)
+        painter.setPen(edge)
+        painter.setBrush(fill)
+        painter.drawRoundedRect(badge.adjusted(0, 0, -1, -1), 4, 4)
+        painter.setPen(ink)
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
         painter.setFont(QFont())

@@ -42,7 +42,9 @@ def describe(d: Decision) -> str:
     if d.overridden:
         return {"cats": "Cat (you)", "dogs": "Dog (you)"}.get(d.folder or "", "Stays (you)")
     # Whole percents rounded down: 99.7% shows as 99%, never as a certainty the model does not have.
-    return f"{LABEL_TITLES.get(d.prediction or '', d.prediction)} {int((d.confidence or 0) * 100)}%"
+    label = LABEL_TITLES.get(d.prediction or "", d.prediction or "")
+    guess = f"Maybe {label.lower()}" if d.unsure else label  # in words, not only in the badge's colour
+    return f"{guess} {int((d.confidence or 0) * 100)}%"
 
 
 class PhotoModel(QAbstractListModel):
