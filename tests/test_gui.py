@@ -316,6 +316,39 @@ def test_folder_that_cannot_be_sorted_is_a_dialog(qtbot, window: MainWindow, tmp
     assert list((tmp_path / "elsewhere").iterdir()) == [] and not window.apply_button.isEnabled()
 
 
+@pytest.mark.parametrize("journal", [True, False])
+def test_opening_a_cats_folder_offers_its_parent(qtbot, window: MainWindow, tmp_path: Path, monkeypatch, journal: bool) -> None:
+    """Sorting pics/cats would make pics/cats/cats/: the window says so in one line and opens pics instead."""
+    pics = tmp_path / "pics"
+    album(pics)
+    (pics / "cats").mkdir()
+    photo((200, 40, 40)).save(pics / "cats" / "sorted.jpg")
+    if journal:
+        (pics / ".catsort").mkdir()
+    asked: list[tuple[str, bool]] = []
+    answer = {"choice": None}
+
+    def ask(parent, line: str, may_open_anyway: bool) -> str | None:
+        asked.append((line, may_open_anyway))
+        return answer["choice"]
+
+    monkeypatch.setattr(dialogs, "ask_output_folder", ask)
+    window.open_folder(pics / "cats")
+    line = f"{(pics / 'cats').resolve()} is catsort's cats/ folder, where the cat photos of {pics.resolve()} go: sort that folder instead."
+    assert asked == [(line, not journal)], "made by catsort (a journal beside it), it cannot be opened anyway"
+    assert window.folder is None and window.state == "empty", "Cancel opens nothing"
+    answer["choice"] = "parent"
+    scan(qtbot, window, pics / "cats")
+    assert window.folder == pics.resolve() and window.photos.rowCount() == 10
+    box, choices = dialogs.output_folder_box(window, line, not journal)
+    assert box.text() == line and sorted(choices.values()) == (["anyway", "parent"] if not journal else ["parent"])
+    assert box.defaultButton().text() == "Open the parent folder"
+    if not journal:
+        answer["choice"] = "anyway"
+        scan(qtbot, window, pics / "cats")
+        assert window.folder == (pics / "cats").resolve() and window.photos.rowCount() == 1
+
+
 def test_broken_model_is_shown_not_a_crash(qtbot, windows, tmp_path: Path, colour_model: Path, dialog_log) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()

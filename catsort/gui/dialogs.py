@@ -137,6 +137,27 @@ def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: boo
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(target)))
 
 
+def output_folder_box(parent: QWidget, line: str, may_open_anyway: bool) -> tuple[QMessageBox, dict[QPushButton, str]]:
+    """The question asked when the folder chosen is catsort's own cats/ or dogs/: open its parent instead (the
+    default), open it anyway (only when nothing says catsort made it), or nothing. Buttons -> "parent" | "anyway"."""
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Warning)
+    box.setWindowTitle("This is an output folder")
+    box.setText(line)
+    choices = {box.addButton("Open the parent folder", QMessageBox.ButtonRole.AcceptRole): "parent"}
+    if may_open_anyway:
+        choices[box.addButton("Open this folder anyway", QMessageBox.ButtonRole.DestructiveRole)] = "anyway"
+    box.addButton(QMessageBox.StandardButton.Cancel)
+    box.setDefaultButton(next(iter(choices)))
+    return box, choices
+
+
+def ask_output_folder(parent: QWidget, line: str, may_open_anyway: bool) -> str | None:
+    box, choices = output_folder_box(parent, line, may_open_anyway)
+    box.exec()
+    return choices.get(box.clickedButton())
+
+
 def show_error(parent: QWidget, title: str, message: str) -> None:
     QMessageBox.critical(parent, title, message)
 
