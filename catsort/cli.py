@@ -5,7 +5,8 @@ be written (the rest were done),
 2 usage errors or an unusable folder or model (nothing was touched), 3 stopped part way by a fault of
 the disk (full, read-only) or of the model (one line says where and why; every file is at its old or its new place and
 ``--undo`` reverts what was done, or finishes an undo that stopped), 130 interrupted (every file is
-still at its old or its new place; ``--undo`` reverts what was done), 141 the reader of the output
+still at its old or its new place; ``--undo`` reverts what was done; SIGTERM and SIGHUP stop a run the
+same way), 141 the reader of the output
 went away (``| head``), as a shell reports a program a closed pipe stopped.
 """
 
@@ -186,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     import logging  # Pillow imports it anyway; here so a library's warning reads as one of ours
 
     logging.basicConfig(level=logging.WARNING, format="catsort: %(message)s")
-    on_interrupt = signal.getsignal(signal.SIGINT) if _in_main_thread() else None
+    callers = _stop_like_ctrl_c() if _in_main_thread() else {}
     try:
         code = _run(args)
     finally:
-        if on_interrupt is not None:  # a caller (a test) keeps its Ctrl-C, and so do the programs it starts
-            signal.signal(signal.SIGINT, on_interrupt)
+        for signum, handler in callers.items():  # a caller (a test) keeps its own, and so do the programs it starts
+            signal.signal(signum, handler)
     if argv is None:  # the program itself (console script, python -m catsort, the bundle), not a caller
         _leave(code)
     return code
@@ -258,10 +259,30 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
+def _stop_signals() -> list[signal.Signals]:
+    """Ctrl-C, and what a shutdown or ``kill`` (SIGTERM) and a closed terminal (SIGHUP) send; Windows has only the first."""
+    return [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_like_ctrl_c() -> dict[int, object]:
+    """Make SIGTERM and SIGHUP stop a run as Ctrl-C does (the file in hand finished, the journal ended, the
+    stop said) rather than end it mid-file without a word; the handlers they replace, to give back."""
+    callers = {signum: handler for signum in _stop_signals() if (handler := signal.getsignal(signum)) is not None}
+    for signum, handler in callers.items():
+        if signum != signal.SIGINT and handler is not signal.SIG_IGN:  # nohup's ignored SIGHUP stays ignored
+            signal.signal(signum, _interrupt)
+    return callers
+
+
 def _ignore_further_interrupts() -> None:
-    """An impatient second Ctrl-C while the first one's report prints: the work has stopped, so let it finish saying so."""
+    """An impatient second Ctrl-C (or SIGTERM) while the first one's report prints: the work has stopped, so let it finish saying so."""
     if _in_main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for signum in _stop_signals():
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def _leave(code: int) -> None:

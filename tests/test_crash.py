@@ -13,7 +13,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import make_album, tree_hashes
+
+from catsort.fileops import read_journals
 
 KILLS = 16
 
@@ -61,18 +64,22 @@ def test_kill_minus_9_at_random_moments(tmp_path: Path, colour_model: Path) -> N
     shutil.rmtree(album / ".catsort")
 
 
-def test_ctrl_c_stops_cleanly(tmp_path: Path, colour_model: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "term", "hup"])
+def test_ctrl_c_stops_cleanly(tmp_path: Path, colour_model: Path, signum: int) -> None:
+    """Ctrl-C, a shutdown's SIGTERM and a closed terminal's SIGHUP: the run says it stopped and ends its journal."""
     album = tmp_path / "album"
     originals = make_album(album, cats=60, dogs=60, others=30)
     proc = subprocess.Popen(_catsort("--headless", str(album), "--model", str(colour_model), "-q"), stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not (album / "cats").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)  # interrupt once moving has begun, as a user watching the progress would
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate()
     _check_nothing_lost(album, originals)
     if proc.returncode == 130:
-        assert "interrupted" in err
+        assert "interrupted after" in err and "Traceback" not in err, err
+        states, _ = read_journals(album)
+        assert [s.ended for s in states] == [True], "the journal was ended by the run, not left to the next one"
     else:
         assert proc.returncode == 0, err  # finished before the signal arrived
     subprocess.run(_catsort("--undo", str(album)), check=True)
