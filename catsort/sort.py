@@ -117,7 +117,7 @@ def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options:
             summary.stopped = (f"{exc}; stopped after {len(summary.records)} of {folder.total} files "
                                f"(should it come back, catsort --undo {folder.root} takes back what was moved)")
         else:
-            summary.stopped = _undoable_stop(f"{exc}; stopped", len(summary.records), folder.total, folder.root)
+            summary.stopped = _undoable_stop(f"{exc}; stopped", summary, folder)
     except KeyboardInterrupt:
         # Raised in whichever frame the main thread was in: close the chain so the journal ends cleanly
         # (apply_plan aborts it itself when the interrupt arrived inside it).
@@ -131,7 +131,7 @@ def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options:
         elif summary.journal is None:
             summary.stopped = _interrupted_before_moving(folder.root)
         else:
-            summary.stopped = _undoable_stop("interrupted", done, folder.total, folder.root)
+            summary.stopped = _undoable_stop("interrupted", summary, folder)
     return summary
 
 
@@ -140,7 +140,9 @@ def _interrupted_before_moving(root: Path) -> str:
     return f"interrupted before any file was moved; nothing was changed in {root}"
 
 
-def _undoable_stop(what: str, done: int, total: int, root: Path) -> str:
-    """The stop line of a run that had begun moving files: how far it got, and how to take it back."""
-    return (f"{what} after {done} of {total} files; every file is at its old or its new place. "
-            f"Undo what was done with: catsort --undo {root}")
+def _undoable_stop(what: str, summary: Summary, folder: FolderScan) -> str:
+    """The stop line of a run that had begun handling files: how far it got, and how to take back what it moved."""
+    done = f"{what} after {len(summary.records)} of {folder.total} files"
+    if not (summary.count("move") or summary.count("copy")):
+        return f"{done}; no photo was moved or copied, nothing was changed in {folder.root}"
+    return f"{done}; every file is at its old or its new place. Undo what was done with: catsort --undo {folder.root}"

@@ -343,6 +343,16 @@ def test_undo_brings_photos_home_to_the_sub_folders_the_user_deleted(tmp_path: P
     assert tree_hashes(pics) == before
 
 
+def test_ctrl_c_after_photos_were_looked_at_but_none_moved_points_at_no_undo(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """Only photos that stay were handled: the previous run is what ``--undo`` would take back, so it is not offered."""
+    before = make_album(tmp_path / "pics", cats=0, dogs=0, others=4)
+    _stop_at(monkeypatch, 3, KeyboardInterrupt())
+    code, out, err = run(["--headless", str(tmp_path / "pics"), "--model", str(colour_model)], capsys)
+    assert code == 130
+    assert f"catsort: interrupted after 2 of 4 files; no photo was moved or copied, nothing was changed in {tmp_path / 'pics'}" in err
+    assert "--undo" not in out + err and tree_hashes(tmp_path / "pics") == before
+
+
 def test_a_second_ctrl_c_while_the_first_is_reported_is_ignored(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
     import signal
 
