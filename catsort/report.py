@@ -43,8 +43,11 @@ def summary_object(summary: Summary, model_name: str) -> dict:
         "model": model_name,
         "threshold": summary.threshold,
         "files": len(summary.records),
-        "moved": summary.count("move"),
-        "copied": summary.count("copy"),
+        # A dry run moves nothing: what it would do is counted apart, so "moved" is always what happened.
+        "moved": 0 if summary.dry_run else summary.count("move"),
+        "copied": 0 if summary.dry_run else summary.count("copy"),
+        "would_move": summary.count("move") if summary.dry_run else 0,
+        "would_copy": summary.count("copy") if summary.dry_run else 0,
         "kept": summary.count("stay"),
         "failed": len(summary.failed),
         "failures": [{"path": r.path, "error": r.error} for r in summary.failed],
