@@ -139,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="with --undo: revert every run in PATH, newest first")
     p.add_argument("--trust-journals", action="store_true",
                    help="act on undo journals in PATH that your catsort did not sign (yours from another computer or a backup)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print only failures")
-    p.add_argument("-v", "--verbose", action="store_true", help="print the decision for every file")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", action="store_true", help="print only failures")
+    talk.add_argument("-v", "--verbose", action="store_true", help="print the decision for every file")
     p.add_argument("--version", action=_Version)
     return p
 
