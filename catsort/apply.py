@@ -186,6 +186,8 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
     """Undo the newest run not yet undone (or all of them), newest first. Harmless to repeat."""
     root = check_folder(root)
     result = UndoSummary()
+    if not journal_paths(root):
+        return result  # nothing to undo: said so even where nothing could be written (a read-only folder)
     with folder_lock(root):
         states, result.warnings = read_journals(root, trust_journals)
         settle_open(root, states, unmarked_ok=True)  # on the journals just read and checked: each is read once
