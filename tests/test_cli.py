@@ -60,7 +60,7 @@ def test_dry_run_changes_nothing_and_reports(tmp_path: Path, colour_model: Path,
     assert tree_hashes(tmp_path / "pics") == before | {"broken.jpg": tree_hashes(tmp_path / "pics")["broken.jpg"]}
     assert not (tmp_path / "pics" / ".catsort").exists()
     summary = json.loads(out)
-    assert (summary["moved"], summary["kept"], summary["failed"]) == (6, 3, 1)
+    assert (summary["moved"], summary["would_move"], summary["kept"], summary["failed"]) == (0, 6, 3, 1)
     assert summary["would_refuse"] is None  # a writable folder (tests/test_faults.py has the read-only one)
     assert summary["failures"][0]["path"].endswith("broken.jpg")
     assert "would be moved" in err
@@ -240,6 +240,14 @@ def test_ctrl_c_in_a_dry_run_summarises_what_was_seen(tmp_path: Path, colour_mod
     assert code == 130 and summary["stopped"] and summary["files"] == 1 and summary["unhandled"] == 8
     assert "nothing was changed (dry run)" in summary["stop_reason"]
     assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
+
+
+def test_quiet_and_verbose_together_are_refused(tmp_path: Path, colour_model: Path, capsys) -> None:
+    before = make_album(tmp_path / "pics")
+    with pytest.raises(SystemExit) as exc:
+        main(["--headless", str(tmp_path / "pics"), "--model", str(colour_model), "-q", "-v"])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert tree_hashes(tmp_path / "pics") == before
 
 
 def test_undo_refuses_the_flags_it_would_ignore(tmp_path: Path, colour_model: Path, capsys) -> None:

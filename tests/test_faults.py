@@ -254,6 +254,7 @@ def test_read_only_folder_is_refused_and_undo_too(tmp_path: Path, mounts, colour
         f"catsort: {pics}: cannot write in this folder: it is read-only (Read-only file system); catsort keeps its undo "
         "journal there, so it changes nothing in a folder it cannot write")
     assert tree_hashes(pics) == before
+    assert cli(["--undo", str(pics)], capsys) == (EXIT_OK, f"catsort: nothing to undo in {pics}\n")  # never sorted: no journal to read
     code, text = cli(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)
     assert code == EXIT_OK  # the dry run says what the model sees, and that a real run would move nothing here
     assert one_line(text, "catsort:") == f"catsort: {pics}: this folder cannot be written (the disk is read-only): a real run would move nothing"
