@@ -373,6 +373,28 @@ def test_recent_folders_are_remembered(qtbot, windows, tmp_path: Path, colour_mo
     assert again.photos.rowCount() == 10
 
 
+def test_recent_folders_gone_or_failing_to_open_leave_the_menu(qtbot, windows, tmp_path: Path, colour_model: Path,
+                                                               dialog_log) -> None:
+    w = windows(colour_model)
+    folders = [str((tmp_path / name).resolve()) for name in ("a", "b", "c")]
+    for folder in folders:
+        Path(folder).mkdir()
+        photo((200, 40, 40)).save(Path(folder) / "red.jpg")
+        scan(qtbot, w, Path(folder))
+    a, b, c = folders
+    shutil.rmtree(b)
+    w.recent_menu.aboutToShow.emit()  # opening the menu
+    assert w.recent_folders() == [c, a] and [x.text() for x in w.recent_menu.actions()] == [c, a]
+    shutil.rmtree(a)
+    w.recent_menu.actions()[1].trigger()  # gone since the menu opened: the open fails
+    assert dialog_log[-1] == ("This folder cannot be sorted", f"{a}: no such folder")
+    assert w.recent_folders() == [c]
+    shutil.rmtree(c)
+    again = windows(colour_model)  # the start page does not offer it either
+    assert again.recent_folders() == [] and [(x.text(), x.isEnabled()) for x in again.recent_menu.actions()] == [("No recent folders", False)]
+    assert "Recent folders" not in again.empty.text() and not again.recent_button.isEnabled()
+
+
 def test_real_photos_when_present(qtbot, windows, tmp_path: Path, dialog_log) -> None:
     """On ../shared/data/real (skipped where absent): the shipped model's window groups real photos."""
     real = shared("real")

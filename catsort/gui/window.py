@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
         self.recent_button.setAccessibleName("Recent folders")
         self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.recent_menu = QMenu(self)
+        self.recent_menu.aboutToShow.connect(self._drop_missing_recent)
         self.recent_button.setMenu(self.recent_menu)
         self.subfolders_box = QCheckBox("Include sub-folders")
         self.subfolders_box.setObjectName("subfoldersBox")
@@ -394,21 +395,41 @@ class MainWindow(QMainWindow):
             self.resize(1100, 760)
         self.subfolders_box.setChecked(self.settings.value("scan/subfolders", False, type=bool))
         self._refresh_recent()
+        self._drop_missing_recent()  # nor does the start page offer them
 
     def recent_folders(self) -> list[str]:
         value = self.settings.value("recent/folders", [])
         return [value] if isinstance(value, str) else list(value or [])
 
     def _remember(self, folder: Path) -> None:
-        recent = [str(folder)] + [f for f in self.recent_folders() if f != str(folder)]
-        self.settings.setValue("recent/folders", recent[:RECENT_MAX])
+        self._set_recent([str(folder)] + [f for f in self.recent_folders() if f != str(folder)])
+
+    def _forget(self, folder: Path) -> None:
+        """A recent folder that failed to open leaves the list: it would only fail again."""
+        if str(folder) in self.recent_folders():
+            self._set_recent([f for f in self.recent_folders() if f != str(folder)])
+
+    @Slot()
+    def _drop_missing_recent(self) -> None:
+        """At start and just before the Recent menu shows: folders deleted, renamed or unmounted since leave the list."""
+        recent = self.recent_folders()
+        present = [f for f in recent if os.path.isdir(f)]
+        if present != recent:
+            self._set_recent(present)
+
+    def _set_recent(self, folders: list[str]) -> None:
+        self.settings.setValue("recent/folders", folders[:RECENT_MAX])
         self._refresh_recent()
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
         for folder in self.recent_folders():
             self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(Path(f), self.subfolders_box.isChecked()))
-        self.recent_button.setEnabled(bool(self.recent_folders()))
+        if self.recent_menu.isEmpty():  # all of them gone while the menu opens: it says so rather than showing nothing
+            self.recent_menu.addAction("No recent folders").setEnabled(False)
+        self.recent_button.setEnabled(self._job is None and bool(self.recent_folders()))
+        if self.folder is None:
+            self._refresh_empty_page()
 
     @Slot()
     def _stop_job(self) -> None:
@@ -473,20 +494,25 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.view if has_photos or state == "scanning" else self.empty)
         self.tabs.setVisible(has_photos or state == "scanning")
         if state == "empty" or not has_photos:
-            if self.model_error:
-                text = f"<h2>The model cannot be used</h2><p>{self.model_error}</p>"
-            elif self.folder is None:
-                text = ("<h2>Sort your cat and dog photos</h2><p>Choose a folder, or drop one here.</p>"
-                        "<p>Nothing moves until you have seen every verdict and said so.</p>")
-                recent = self.recent_folders()[:5]
-                if recent:
-                    links = "<br>".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in recent)
-                    text += f"<p><br><b>Recent folders</b><br>{links}</p>"
-            elif self._unscanned is not None:  # the banner above says how far it got
-                text = f"<h2>The scan of {html.escape(self.folder.name)} was stopped</h2><p>{html.escape(str(self.folder))}</p>"
-            else:
-                text = f"<h2>No photos to sort in {self.folder.name}</h2><p>{self.folder}</p>"
-            self.empty.setText(text)
+            self._refresh_empty_page()
+
+    def _refresh_empty_page(self) -> None:
+        """The text shown instead of the grid: the model's problem, the start page (with the recent folders),
+        or why the open folder shows no photo."""
+        if self.model_error:
+            text = f"<h2>The model cannot be used</h2><p>{self.model_error}</p>"
+        elif self.folder is None:
+            text = ("<h2>Sort your cat and dog photos</h2><p>Choose a folder, or drop one here.</p>"
+                    "<p>Nothing moves until you have seen every verdict and said so.</p>")
+            recent = self.recent_folders()[:5]
+            if recent:
+                links = "<br>".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in recent)
+                text += f"<p><br><b>Recent folders</b><br>{links}</p>"
+        elif self._unscanned is not None:  # the banner above says how far it got
+            text = f"<h2>The scan of {html.escape(self.folder.name)} was stopped</h2><p>{html.escape(str(self.folder))}</p>"
+        else:
+            text = f"<h2>No photos to sort in {self.folder.name}</h2><p>{self.folder}</p>"
+        self.empty.setText(text)
 
     def _to_move(self) -> int:
         counts = self.photos.counts()
@@ -545,6 +571,7 @@ class MainWindow(QMainWindow):
         try:
             root = check_folder(folder)
         except CatsortError as exc:
+            self._forget(folder)
             dialogs.show_error(self, "This folder cannot be sorted", str(exc))
             return
         if not self._may_open(root, recursive):
