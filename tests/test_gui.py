@@ -693,3 +693,22 @@ def test_the_about_text_names_only_what_the_model_learnt_from() -> None:
     assert learnt == (f"Photos it learnt from: {sum(splits['train'].values()):,} small pet photos and other pictures, "
                       f"{sum(splits['realtrain_train'].values()):,} real photos of pets and look-alikes")
     assert f"{card.threshold:.1%} sure" in text and "python -m train" not in text
+
+
+def test_the_about_scores_are_in_plain_words_with_the_cards_figures() -> None:
+    """Not "real (cross-fitted, 1,200): ... 95% bound 1.01% (<= 0.5%: met as counted)": what happened to photos."""
+    import re
+
+    from catsort.model import ModelCard, shipped_card_path
+
+    card = ModelCard.load(shipped_card_path())
+    text = dialogs.model_card_text(card)
+    real = card.raw["metrics"]["cross_fitted"]["real"]
+    line = next(line.strip() for line in text.splitlines() if line.strip().startswith(f"On {real['files']:,} real photos: "))
+    assert line == (f"On {real['files']:,} real photos: {dialogs._percent(real['pets_to_right_folder'])} of the cats and dogs went to "
+                    f"the right folder and {dialogs._percent(real['other_kept'])} of the other photos stayed where they were; "
+                    f"{real['moved_wrong']} of the {real['moved']} photos it moved went to the wrong folder.")
+    assert len([s for s in text.splitlines() if s.strip().startswith("On ")]) == 3
+    jargon = r"cross-fitted|nested|bound|held-out|>=|\bfolds?\b|fine-tuned|batch norm|\(centre\)"
+    assert re.findall(jargon, text) == []
+    assert (dialogs._percent(0.95), dialogs._percent(0.9975), dialogs._percent(0.946)) == ("95%", "99.7%", "94.6%")

@@ -169,34 +169,65 @@ def show_info(parent: QWidget, title: str, message: str) -> None:
 TRAINING_SPLITS = {"train": "small pet photos and other pictures", "realtrain_train": "real photos of pets and look-alikes"}
 """The card's splits the network learnt from, in words (``training_data.splits``)."""
 
+RESIZES = {"centre": "the middle of each photo", "squash": "each whole photo, squeezed square"}
+"""A view's ``resize`` (see :func:`catsort.images.to_model_input`), in words."""
+
+SCORED_ON = (
+    (("cross_fitted", "real"), "real photos"),
+    (("cross_fitted", "realtrain_heldout"), "real photos with look-alikes (rabbits, foxes, bears, teddy bears)"),
+    (("petimages_other_test_split", "at_default_threshold"), "small photos from the PetImages test set"),
+)
+"""Where the card's ``metrics`` keep each score at the default threshold on photos the model never learnt from,
+and those photos in words. Each level of a path adds its figures (the test split's size, then its rates)."""
+
+
+def _percent(share: float) -> str:
+    """"95%", "99.7%": rounded down, as the grid's confidences are, so no score reads better than it was."""
+    tenths = int(share * 1000 + 1e-9)
+    return f"{tenths // 10}%" if tenths % 10 == 0 else f"{tenths / 10:.1f}%"
+
+
+def _figures(metrics: dict, path: tuple[str, ...]) -> dict:
+    """The figures along ``path`` in the card's metrics, deeper ones winning ({} if it is not there)."""
+    figures: dict = {}
+    node: object = metrics
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return {}
+        figures |= {k: v for k, v in node.items() if isinstance(v, int | float)}
+    return figures
+
+
+def score_sentence(figures: dict, photos: str) -> str | None:
+    """One score in plain words, from the card's figures, or None if the card lacks one of them."""
+    if not {"files", "pets_to_right_folder", "other_kept", "moved", "moved_wrong"} <= figures.keys():
+        return None
+    return (f"On {figures['files']:,} {photos}: {_percent(figures['pets_to_right_folder'])} of the cats and dogs went to the right "
+            f"folder and {_percent(figures['other_kept'])} of the other photos stayed where they were; "
+            f"{figures['moved_wrong']:,} of the {plural(figures['moved'], 'photo')} it moved went to the wrong folder.")
+
 
 def model_card_text(card: ModelCard) -> str:
-    """The About box's account of the model: what it is, what it learnt from, how it scored."""
+    """The About box's account of the model: what it is, what it learnt from, how well it sorts, in words a
+    user reads (the card's own terms, cross-fitting and bounds, are for train/README.md)."""
     raw = card.raw
     lines = [f"Model: {card.identity}", f"Moves a photo when at least {card.threshold:.1%} sure by default (the slider's Default)"]
-    backbone = (raw.get("model") or {}).get("backbone") if isinstance(raw.get("model"), dict) else None
-    if isinstance(backbone, str):
-        lines.append(f"Network: {backbone}")
     look = card.second_look
-    lines.append("Looks at: " + ", ".join(f"{v.size} px ({v.resize})" for v in card.views)
-                 + (f"; again at {look.view.size} px ({look.view.resize}) {look.when()}" if look else ""))
+    lines.append("Looks at: " + ", ".join(f"{RESIZES.get(v.resize, v.resize)} at {v.size} px" for v in card.views)
+                 + (f"; again at {look.view.size} px {look.when()}" if look else ""))
     splits = raw.get("training_data", {}).get("splits") if isinstance(raw.get("training_data"), dict) else None
     if isinstance(splits, dict):  # the training splits only: the others were held out to choose and to score
         sizes = {k: sum(v.values()) if isinstance(v, dict) else v for k, v in splits.items()}
         learnt = [f"{sizes[k]:,} {what}" for k, what in TRAINING_SPLITS.items() if isinstance(sizes.get(k), int)]
         if learnt:
             lines.append("Photos it learnt from: " + ", ".join(learnt))
-    reached, metrics = raw.get("targets_reached"), raw.get("metrics")
-    if isinstance(reached, dict) and reached:  # the card's own held-out (cross-fitted) account, with its targets
-        lines.append("How it scored, at the default threshold, on photos no choice was made on:")
-        lines.extend(f"  {name}: {text}" for name, text in reached.items() if isinstance(text, str))
-    elif isinstance(metrics, dict):
-        lines.append("At the default threshold, on photos it never learnt from:")
-        for name, m in metrics.items():
-            at = m.get("at_default_threshold") if isinstance(m, dict) else None
-            if isinstance(at, dict) and {"pets_to_right_folder", "other_kept", "wrong_among_moved"} <= at.keys():
-                lines.append(f"  {name.replace('_', ' ')}: {at['pets_to_right_folder']:.1%} of pets to the right folder, "
-                             f"{at['other_kept']:.1%} of other photos left alone, {at['wrong_among_moved']:.2%} of moves wrong")
+    metrics = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
+    scores = [score_sentence(_figures(metrics, path), photos) for path, photos in SCORED_ON]
+    if any(scores):
+        lines += ["", "How well it sorts, at the default setting, photos it had never seen:"]
+        lines += [f"• {score}" for score in scores if score]
+        lines += ["", "A cat or dog it is less sure of stays where it is, and shows under Not sure."]
     return "\n".join(lines)
 
 
@@ -210,7 +241,7 @@ def show_about(parent: QWidget, card: ModelCard | None, version: str) -> None:
     layout.addWidget(title)
     text = QPlainTextEdit(model_card_text(card) if card else "No model loaded.")
     text.setReadOnly(True)
-    text.setMinimumSize(560, 260)
+    text.setMinimumSize(600, 320)
     layout.addWidget(text)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
     buttons.rejected.connect(dialog.reject)
