@@ -704,11 +704,12 @@ def test_the_about_scores_are_in_plain_words_with_the_cards_figures() -> None:
     card = ModelCard.load(shipped_card_path())
     text = dialogs.model_card_text(card)
     real = card.raw["metrics"]["cross_fitted"]["real"]
-    line = next(line.strip() for line in text.splitlines() if line.strip().startswith(f"On {real['files']:,} real photos: "))
+    scores = [line.removeprefix("• ") for line in text.splitlines() if line.startswith("• On ")]
+    line = next(line for line in scores if line.startswith(f"On {real['files']:,} real photos: "))
     assert line == (f"On {real['files']:,} real photos: {dialogs._percent(real['pets_to_right_folder'])} of the cats and dogs went to "
                     f"the right folder and {dialogs._percent(real['other_kept'])} of the other photos stayed where they were; "
                     f"{real['moved_wrong']} of the {real['moved']} photos it moved went to the wrong folder.")
-    assert len([s for s in text.splitlines() if s.strip().startswith("On ")]) == 3
+    assert len(scores) == 3
     jargon = r"cross-fitted|nested|bound|held-out|>=|\bfolds?\b|fine-tuned|batch norm|\(centre\)"
     assert re.findall(jargon, text) == []
     assert (dialogs._percent(0.95), dialogs._percent(0.9975), dialogs._percent(0.946)) == ("95%", "99.7%", "94.6%")
