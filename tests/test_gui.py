@@ -713,3 +713,28 @@ def test_the_about_scores_are_in_plain_words_with_the_cards_figures() -> None:
     jargon = r"cross-fitted|nested|bound|held-out|>=|\bfolds?\b|fine-tuned|batch norm|\(centre\)"
     assert re.findall(jargon, text) == []
     assert (dialogs._percent(0.95), dialogs._percent(0.9975), dialogs._percent(0.946)) == ("95%", "99.7%", "94.6%")
+
+
+def test_the_window_fits_800_pixels_without_clipping_a_label(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """It needed 946 px: the sort row now puts Move/Copy, the button and Undo below the threshold when narrow,
+    and a long folder path is shortened in the middle instead of widening the window."""
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    pics = tmp_path / ("Holidays in the mountains with the whole family " * 3).strip()
+    album(pics)
+    scan(qtbot, window, pics)
+    window.resize(1100, 700)
+    qtbot.waitUntil(lambda: window.width() == 1100 and window.sort_row.side_by_side())
+    window.resize(800, 600)
+    qtbot.waitUntil(lambda: window.width() == 800)
+    qtbot.waitUntil(lambda: not window.sort_row.side_by_side())
+    assert window.minimumSizeHint().width() <= 800
+
+    def clipped() -> list[str]:
+        shown = [w for w in window.findChildren(QAbstractButton) + window.findChildren(QLabel) if w.isVisibleTo(window)]
+        return [w.text() for w in shown if w is not window.folder_label and not (isinstance(w, QLabel) and w.wordWrap())
+                and w.width() < (w.minimumSizeHint() if isinstance(w, QAbstractButton) else w.sizeHint()).width()]
+
+    qtbot.waitUntil(lambda: clipped() == [])  # once the rows are laid out again
+    assert window.folder_label.toolTip() == str(pics.resolve()) and "…" in window.folder_label.text()
+    assert window.folder_label.fontMetrics().horizontalAdvance(window.folder_label.text()) <= window.folder_label.width()

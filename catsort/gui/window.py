@@ -18,11 +18,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from PySide6.QtCore import QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QPoint, QSettings, QSize, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPixmapCache, QPolygon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QButtonGroup,
     QCheckBox,
     QFileDialog,
@@ -35,6 +36,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QSizePolicy,
     QSlider,
     QStackedWidget,
     QStyle,
@@ -108,6 +110,64 @@ class ThresholdSlider(QSlider):
         y = self.height() - 1
         painter.drawPolygon(QPolygon([QPoint(x - 5, y), QPoint(x + 5, y), QPoint(x, y - 6)]))
         painter.end()
+
+
+class PathLabel(QLabel):
+    """The open folder's path, shortened in the middle to the room it has (the whole of it in the tooltip):
+    a long path must not set the window's minimum width."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._path = ""
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+    def set_path(self, path: str) -> None:
+        self._path = path
+        self.setToolTip(path)
+        self._elide()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        self.setText(self.fontMetrics().elidedText(self._path, Qt.TextElideMode.ElideMiddle, self.width()))
+
+
+class WrappingRow(QWidget):
+    """Two groups of controls side by side, or the second below the first (at the right) when the window is
+    too narrow for both: the window's minimum width is then the wider group's, not their sum."""
+
+    def __init__(self, first: QWidget, second: QWidget) -> None:
+        super().__init__()
+        self._first, self._second = first, second
+        self._layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.addWidget(first, 1)
+        self._layout.addWidget(second, 0, Qt.AlignmentFlag.AlignRight)
+
+    def side_by_side(self) -> bool:
+        return self._layout.direction() == QBoxLayout.Direction.LeftToRight
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
+        width = max(self._first.minimumSizeHint().width(), self._second.minimumSizeHint().width())
+        return QSize(width, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._arrange()
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # a label grew ("Move 1,204 photos…"): does it still fit?
+            self._arrange()
+        return super().event(event)
+
+    def _arrange(self) -> None:
+        room = self._first.sizeHint().width() + self._layout.spacing() + self._second.sizeHint().width()
+        direction = QBoxLayout.Direction.LeftToRight if self.width() >= room else QBoxLayout.Direction.TopToBottom
+        if direction != self._layout.direction():
+            self._layout.setDirection(direction)
 
 
 class MainWindow(QMainWindow):
@@ -184,7 +244,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self._build_tabs())
         layout.addWidget(self._build_results(), 1)
         self._build_view_actions()
-        layout.addLayout(self._build_sort_row(default))
+        layout.addWidget(self._build_sort_row(default))
         self.setCentralWidget(central)
         self.status = self.statusBar()
         self._threshold_moved(self.threshold_slider.value())
@@ -206,9 +266,8 @@ class MainWindow(QMainWindow):
         self.recent_button.setMenu(self.recent_menu)
         self.subfolders_box = QCheckBox("Include sub-folders")
         self.subfolders_box.setObjectName("subfoldersBox")
-        self.folder_label = QLabel()
+        self.folder_label = PathLabel()
         self.folder_label.setObjectName("folderLabel")
-        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         about = QToolButton()
         about.setObjectName("aboutButton")
         about.setIcon(QIcon.fromTheme("help-about"))
@@ -334,9 +393,9 @@ class MainWindow(QMainWindow):
         self.view.addAction(preview)
         self.preview_action = preview
 
-    def _build_sort_row(self, default: float) -> QHBoxLayout:
-        """The threshold, move or copy, the action's button (Move… or Copy…) and Undo."""
-        bottom = QHBoxLayout()
+    def _build_sort_row(self, default: float) -> WrappingRow:
+        """The threshold; then move or copy, the action's button (Move… or Copy…) and Undo, below it in a
+        narrow window."""
         self.threshold_slider = ThresholdSlider(round(default * 1000))
         self.threshold_slider.setObjectName("thresholdSlider")
         self.threshold_slider.setAccessibleName("Confidence needed to move or copy a photo")
@@ -344,7 +403,7 @@ class MainWindow(QMainWindow):
         self.threshold_slider.setSingleStep(5)
         self.threshold_slider.setPageStep(50)
         self.threshold_slider.setValue(round(default * 1000))
-        self.threshold_slider.setMinimumWidth(220)
+        self.threshold_slider.setMinimumWidth(160)
         self.threshold_slider.valueChanged.connect(self._threshold_moved)
         # Dragging fires a value per pixel; re-plan for the latest one when the event queue is idle.
         self._replan_timer = QTimer(self)
@@ -353,7 +412,8 @@ class MainWindow(QMainWindow):
         self._replan_timer.timeout.connect(lambda: self.photos.set_threshold(self.threshold_slider.value() / 1000))
         self.threshold_label = QLabel()
         self.threshold_label.setObjectName("thresholdLabel")
-        self.threshold_label.setMinimumWidth(150)
+        # As wide as its widest text, so that the slider does not shift as the value changes.
+        self.threshold_label.setMinimumWidth(self.threshold_label.fontMetrics().horizontalAdvance("99.5% sure (default)") + 4)
         self.reset_threshold_button = reset = QToolButton()
         reset.setObjectName("resetThresholdButton")
         reset.setText("Default")
@@ -374,16 +434,18 @@ class MainWindow(QMainWindow):
         self.undo_button.setObjectName("undoButton")
         self.undo_button.clicked.connect(self.undo)
         self.threshold_caption = QLabel("Move when at least")
-        bottom.addWidget(self.threshold_caption)
-        bottom.addWidget(self.threshold_slider, 1)
-        bottom.addWidget(self.threshold_label)
-        bottom.addWidget(reset)
-        bottom.addSpacing(16)
-        bottom.addWidget(self.move_radio)
-        bottom.addWidget(self.copy_radio)
-        bottom.addWidget(self.apply_button)
-        bottom.addWidget(self.undo_button)
-        return bottom
+        threshold, action = QWidget(), QWidget()
+        row = QHBoxLayout(threshold)
+        row.setContentsMargins(0, 0, 0, 0)
+        for widget, stretch in ((self.threshold_caption, 0), (self.threshold_slider, 1), (self.threshold_label, 0), (reset, 0)):
+            row.addWidget(widget, stretch)
+        row = QHBoxLayout(action)
+        row.setContentsMargins(16, 0, 0, 0)
+        for widget in (self.move_radio, self.copy_radio, self.apply_button, self.undo_button):
+            row.addWidget(widget)
+        self.sort_row = WrappingRow(threshold, action)
+        self.sort_row.setObjectName("sortRow")
+        return self.sort_row
 
     # --- settings ---
 
@@ -578,7 +640,7 @@ class MainWindow(QMainWindow):
             return
         self.folder, self.recursive = root, recursive
         self._remember(root)
-        self.folder_label.setText(str(root))
+        self.folder_label.set_path(str(root))
         self.setWindowTitle(f"{root.name} — catsort")
         self.photos.clear()
         QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
