@@ -460,6 +460,35 @@ def test_preview_converts_its_photo_once_and_only_rescales_on_resize(qtbot, wind
     assert len(conversions) == 1, "a resize scales the pixmap it has, it does not convert the photo again"
 
 
+def test_the_preview_overrides_the_photo_it_shows(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    """The grid's say (C, D, O, U and the context menu's words) in the preview too, on the photo shown."""
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.tabs.setCurrentIndex(window._tab_groups.index("other"))
+    window.view.setCurrentIndex(window.filter.index(0, 0))
+    seen: list[str] = []
+
+    def exec_(preview: dialogs.Preview) -> int:
+        assert [b.text() for b in preview.override_buttons] == [a.text() for a in window.override_actions.values()]
+        preview.show()
+        preview.activateWindow()  # as exec() makes it: its keys are the window's shortcuts
+        qtbot.waitUntil(preview.isActiveWindow)
+        qtbot.keyClick(preview, Qt.Key.Key_C)
+        seen.append(preview._text.text())
+        preview.step(1)
+        preview.override_buttons[1].click()  # It's a dog
+        seen.append(preview._text.text())
+        qtbot.keyClick(preview, Qt.Key.Key_U)
+        seen.append(preview._text.text())
+        return 0
+
+    monkeypatch.setattr(dialogs.Preview, "exec", exec_)
+    window.preview()
+    assert seen[0].endswith("green_0.jpg · Cat (you)") and seen[1].endswith("green_1.jpg · Dog (you)")
+    assert seen[2].endswith("green_1.jpg · Other 99%")
+    assert counts(window) == {"cats": 6, "dogs": 2, "other": 1, "unreadable": 1}
+
+
 def test_summary_names_failures_and_offers_the_folders(qtbot, window: MainWindow, tmp_path: Path) -> None:
     from catsort.apply import Record
 

@@ -7,6 +7,7 @@ dialog blocking), so the window's own code stays the code that runs.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,6 +16,7 @@ from PySide6.QtGui import QDesktopServices, QImage, QKeySequence, QPixmap, QShor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QHBoxLayout,
     QLabel,
     QMessageBox,
     QPlainTextEdit,
@@ -25,9 +27,10 @@ from PySide6.QtWidgets import (
 )
 
 from catsort.apply import Record
+from catsort.gui.photos import OVERRIDE_CHOICES
 from catsort.images import ImageError, open_image
 from catsort.model import ModelCard
-from catsort.plan import Decision
+from catsort.plan import Decision, Override
 
 
 def plural(count: int, word: str, words: str | None = None) -> str:
@@ -261,12 +264,15 @@ def _qimage(path: Path, side: int) -> QImage | None:
 
 
 class Preview(QDialog):
-    """A large view of one photo; Left/Right step through the photos shown in the grid."""
+    """A large view of one photo; Left/Right step through the photos shown in the grid, and the grid's
+    override buttons and keys (C, D, O, U) give the user's say on the one shown (``override``: index, value)."""
 
-    def __init__(self, parent: QWidget, paths: list[Path], start: int, caption) -> None:
+    def __init__(self, parent: QWidget, paths: list[Path], start: int, caption: Callable[[int], str],
+                 override: Callable[[int, Override | None], None] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("previewDialog")
-        self._paths, self._index, self._caption = paths, start, caption
+        self._paths, self._index, self._caption, self._override = paths, start, caption, override
+        self.override_buttons: list[QPushButton] = []
         self._photo: QPixmap | None = None
         """The photo as a pixmap, converted once per photo: a resize only scales it."""
         layout = QVBoxLayout(self)
@@ -276,9 +282,22 @@ class Preview(QDialog):
         self._text = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self._image, 1)
         layout.addWidget(self._text)
+        buttons = QHBoxLayout()
+        if override is not None:
+            for text, keys, value in OVERRIDE_CHOICES.values():
+                button = QPushButton(text)
+                button.setToolTip("Key: " + " or ".join(keys))
+                button.setAutoDefault(False)
+                button.clicked.connect(lambda _=False, v=value: self.say(v))
+                for key in keys:
+                    QShortcut(QKeySequence(key), self, lambda v=value: self.say(v))
+                buttons.addWidget(button)
+                self.override_buttons.append(button)
+        buttons.addStretch(1)
         close = QPushButton("Close")
         close.clicked.connect(self.accept)
-        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
+        buttons.addWidget(close)
+        layout.addLayout(buttons)
         QShortcut(QKeySequence(Qt.Key.Key_Left), self, lambda: self.step(-1))
         QShortcut(QKeySequence(Qt.Key.Key_Right), self, lambda: self.step(1))
         QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.accept)
@@ -292,7 +311,20 @@ class Preview(QDialog):
         self._photo = None if image is None else QPixmap.fromImage(image)
         self._show()
         self.setWindowTitle(path.name)
+        for button in self.override_buttons:
+            button.setEnabled(self._photo is not None)
+        self._show_caption()
+
+    def _show_caption(self) -> None:
+        path = self._paths[self._index]
         self._text.setText(f"{self._index + 1} of {len(self._paths)} · {path.name} · {self._caption(self._index)}")
+
+    def say(self, value: Override | None) -> None:
+        """The user's say on the photo shown (a file that cannot be shown has no verdict to change)."""
+        if self._override is None or self._photo is None:
+            return
+        self._override(self._index, value)
+        self._show_caption()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)

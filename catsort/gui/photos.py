@@ -24,6 +24,14 @@ GroupRole = Qt.ItemDataRole.UserRole + 3
 GROUPS = ("cats", "dogs", "unsure", "other", "unreadable")
 GROUP_TITLES = {"all": "All", "cats": "Cats", "dogs": "Dogs", "unsure": "Not sure", "other": "Other", "unreadable": "Unreadable"}
 LABEL_TITLES = {"cat": "Cat", "dog": "Dog", "other": "Other"}
+OVERRIDE_CHOICES: dict[str, tuple[str, tuple[str, ...], Override | None]] = {
+    "cat": ("It's a cat (goes to cats/)", ("C",), "cat"),
+    "dog": ("It's a dog (goes to dogs/)", ("D",), "dog"),
+    "stay": ("Leave in place", ("O", "Delete"), "stay"),
+    "model": ("Back to the model's verdict", ("U",), None),
+}
+"""The user's say on a photo: its words, its keys and the override (None: the model's verdict again), one
+table for the grid's context menu and keys and the preview's buttons and keys."""
 
 
 def group_of(d: Decision) -> str:

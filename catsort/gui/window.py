@@ -54,7 +54,7 @@ from catsort.errors import CatsortError, FolderBusyError, FolderError
 from catsort.fileops import check_folder, check_writable_places, write_problem
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
-from catsort.gui.photos import GROUP_TITLES, GROUPS, GroupFilter, PhotoModel, describe
+from catsort.gui.photos import GROUP_TITLES, GROUPS, OVERRIDE_CHOICES, GroupFilter, PhotoModel, describe
 from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS
 from catsort.model import Classifier, ModelCard, resolve_card_path
 from catsort.plan import Override
@@ -373,15 +373,9 @@ class MainWindow(QMainWindow):
     def _build_view_actions(self) -> None:
         """Overrides and preview, as keys on the grid and in its context menu."""
         self.override_actions: dict[str, QAction] = {}
-        for key, (text, shortcut, value) in {
-            "cat": ("It's a cat: move to cats/", "C", "cat"),
-            "dog": ("It's a dog: move to dogs/", "D", "dog"),
-            "stay": ("Leave in place", "O", "stay"),
-            "model": ("Back to the model's verdict", "U", None),
-        }.items():
+        for key, (text, keys, value) in OVERRIDE_CHOICES.items():
             action = QAction(text, self.view)
-            keys = [QKeySequence(shortcut)] + ([QKeySequence(Qt.Key.Key_Delete)] if key == "stay" else [])
-            action.setShortcuts(keys)
+            action.setShortcuts([QKeySequence(k) for k in keys])
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             action.triggered.connect(lambda _=False, v=value: self.override_selected(v))
             self.view.addAction(action)
@@ -830,7 +824,8 @@ class MainWindow(QMainWindow):
             return
         rows = [self.filter.mapToSource(self.filter.index(i, 0)).row() for i in range(self.filter.rowCount())]
         paths = [self.photos.decision(r).path for r in rows]
-        dialog = dialogs.Preview(self, paths, current.row(), lambda i: describe(self.photos.decision(rows[i])))
+        dialog = dialogs.Preview(self, paths, current.row(), lambda i: describe(self.photos.decision(rows[i])),
+                                 lambda i, value: self.photos.set_override([rows[i]], value))
         dialog.exec()
 
     # --- apply and undo ---
