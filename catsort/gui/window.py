@@ -824,8 +824,12 @@ class MainWindow(QMainWindow):
             return
         rows = [self.filter.mapToSource(self.filter.index(i, 0)).row() for i in range(self.filter.rowCount())]
         paths = [self.photos.decision(r).path for r in rows]
+        def override(i: int, value: Override | None) -> None:
+            self.photos.set_override([rows[i]], value)
+
+        # As on the grid, the user's say waits for the review: not on a scan's photos still arriving.
         dialog = dialogs.Preview(self, paths, current.row(), lambda i: describe(self.photos.decision(rows[i])),
-                                 lambda i, value: self.photos.set_override([rows[i]], value))
+                                 override if self.state == "review" else None)
         dialog.exec()
 
     # --- apply and undo ---
