@@ -556,7 +556,7 @@ class MainWindow(QMainWindow):
         """The text shown instead of the grid: the model's problem, the start page (with the recent folders),
         or why the open folder shows no photo."""
         if self.model_error:
-            text = f"<h2>The model cannot be used</h2><p>{self.model_error}</p>"
+            text = f"<h2>The model cannot be used</h2><p>{html.escape(self.model_error)}</p>"
         elif self.folder is None:
             text = ("<h2>Sort your cat and dog photos</h2><p>Choose a folder, or drop one here.</p>"
                     "<p>Nothing moves until you have seen every verdict and said so.</p>")
@@ -567,7 +567,7 @@ class MainWindow(QMainWindow):
         elif self._unscanned is not None:  # the banner above says how far it got
             text = f"<h2>The scan of {html.escape(self.folder.name)} was stopped</h2><p>{html.escape(str(self.folder))}</p>"
         else:
-            text = f"<h2>No photos to sort in {self.folder.name}</h2><p>{self.folder}</p>"
+            text = f"<h2>No photos to sort in {html.escape(self.folder.name)}</h2><p>{html.escape(str(self.folder))}</p>"
         self.empty.setText(text)
 
     def _to_move(self) -> int:
