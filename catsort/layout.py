@@ -20,6 +20,21 @@ JOURNAL_FOLDER = ".catsort"
 NAME_MAX_BYTES = 255
 
 
+def output_folder_line(root: Path) -> str | None:
+    """One line if ``root`` is a folder's cats/ or dogs/, where catsort puts that folder's photos, else None:
+    sorting it would make cats/cats/."""
+    label = next((label for label, name in OUTPUT_FOLDERS.items() if name == root.name), None)
+    if label is None or root.parent == root:
+        return None
+    return f"{root} is catsort's {root.name}/ folder, where the {label} photos of {root.parent} go: sort that folder instead."
+
+
+def made_by_catsort(root: Path) -> bool:
+    """Whether the folder beside ``root`` holds catsort's journals, so a ``root`` named cats/ is surely its output,
+    not a folder of the user's own that happens to have that name."""
+    return (root.parent / JOURNAL_FOLDER).is_dir()
+
+
 def temporary_name(journal_id: str, seq: int) -> str:
     """The hidden name a copy is written under before it is verified and linked into place.
 

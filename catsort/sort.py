@@ -13,8 +13,9 @@ from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
-from catsort.errors import CatsortError, FolderVanished, InterruptedBeforeMoving
+from catsort.errors import CatsortError, FolderError, FolderVanished, InterruptedBeforeMoving
 from catsort.fileops import RunStopped, check_folder, check_writable_places, write_problem
+from catsort.layout import made_by_catsort, output_folder_line
 from catsort.model import Classifier
 from catsort.plan import Planner
 from catsort.predict import FolderScan, predict, scan_folder
@@ -73,6 +74,9 @@ def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[
     """Everything before the first move: earlier runs settled, the folder scanned, the first verdict in (the lock
     and the journal come with the first item of the returned iterator)."""
     root = check_folder(root)
+    line = output_folder_line(root)
+    if line and made_by_catsort(root):  # the window asks when nothing says so; a terminal cannot
+        raise FolderError(line)
     check_writable_places(root)  # a dry run says what the real run would: a linked cats/ is refused
     # An interrupted run is settled before the scan, so the scan sees where its files ended up.
     settled, warnings, seen = (0, [], None) if options.dry_run else settle_earlier_runs(root, options.trust_journals)

@@ -242,6 +242,21 @@ def test_ctrl_c_in_a_dry_run_summarises_what_was_seen(tmp_path: Path, colour_mod
     assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
 
 
+def test_sorting_a_sorted_folders_cats_is_refused_in_one_line(tmp_path: Path, colour_model: Path, capsys) -> None:
+    """It would make cats/cats/; a folder of the user's own named dogs (no catsort journal beside it) is sorted."""
+    pics = tmp_path / "pics"
+    make_album(pics)
+    assert run(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    inside = tree_hashes(pics / "cats")
+    code, out, err = run(["--headless", str(pics / "cats"), "--model", str(colour_model)], capsys)
+    assert code == 2 and err == (f"catsort: {pics / 'cats'} is catsort's cats/ folder, where the cat photos of {pics} go: "
+                                 "sort that folder instead.\n")
+    assert tree_hashes(pics / "cats") == inside
+    make_album(tmp_path / "mine" / "dogs", cats=1, dogs=0, others=0)
+    assert run(["--headless", str(tmp_path / "mine" / "dogs"), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    assert (tmp_path / "mine" / "dogs" / "cats" / "red_0.jpg").exists()
+
+
 def test_quiet_and_verbose_together_are_refused(tmp_path: Path, colour_model: Path, capsys) -> None:
     before = make_album(tmp_path / "pics")
     with pytest.raises(SystemExit) as exc:

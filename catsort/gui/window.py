@@ -55,7 +55,7 @@ from catsort.fileops import check_folder, check_writable_places, write_problem
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
 from catsort.gui.photos import GROUP_TITLES, GROUPS, OVERRIDE_CHOICES, GroupFilter, PhotoModel, describe
-from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS
+from catsort.layout import made_by_catsort, output_folder_line
 from catsort.model import Classifier, ModelCard, resolve_card_path
 from catsort.plan import Override
 from catsort.predict import predict, scan_folder
@@ -662,8 +662,7 @@ class MainWindow(QMainWindow):
         line = output_folder_line(root)
         if line is None:
             return True
-        made_by_catsort = (root.parent / JOURNAL_FOLDER).is_dir()
-        choice = dialogs.ask_output_folder(self, line, may_open_anyway=not made_by_catsort)
+        choice = dialogs.ask_output_folder(self, line, may_open_anyway=not made_by_catsort(root))
         if choice == "parent":
             self.open_folder(root.parent, recursive)
         return choice == "anyway"
@@ -881,14 +880,6 @@ class MainWindow(QMainWindow):
         self.status.showMessage(text + ".", 15000)
         self._undone_note = text + ". "
         self._rescan_when_done = True  # the photos are back where they were: show them again, freshly scanned
-
-
-def output_folder_line(root: Path) -> str | None:
-    """One line if ``root`` is a folder's cats/ or dogs/, where catsort puts that folder's photos, else None."""
-    label = next((label for label, name in OUTPUT_FOLDERS.items() if name == root.name), None)
-    if label is None or root.parent == root:
-        return None
-    return f"{root} is catsort's {root.name}/ folder, where the {label} photos of {root.parent} go: sort that folder instead."
 
 
 def stopped_scan_text(looked: int, total: int, failed: bool) -> str:
