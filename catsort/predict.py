@@ -6,8 +6,9 @@ they arrive; ``--headless`` plans and moves each as it arrives.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,16 +49,43 @@ def scan_folder(root: Path, recursive: bool = False) -> FolderScan:
 
 
 def predict(folder: FolderScan, classifier: Classifier, jobs: int | None = None, thumbnail_size: int | None = None,
-            cancel: threading.Event | None = None) -> Iterator[Prediction]:
-    """One :class:`Prediction` per entry of ``folder``: the unreadable ones first, then every photo.
+            cancel: threading.Event | None = None, known: Mapping[Path, Prediction] | None = None) -> Iterator[Prediction]:
+    """One :class:`Prediction` per entry of ``folder``: the unreadable ones first, then every photo, in order.
+
+    ``known``: verdicts from an earlier scan with this classifier (and thumbnail size); a photo still at
+    that path with the same size and modification time keeps its verdict, undecoded. After an undo
+    every photo is back where it was scanned, and re-classifying 1,000 camera photos took 55 s.
 
     Raises :class:`~catsort.errors.FolderVanished` at the first photo that fails because the whole
     folder has gone since the scan.
     """
     for bad in folder.unreadable:
         yield Prediction(bad.path, None, None, bad.reason)
-    with closing(classify_files(folder.files, classifier, jobs, thumbnail_size=thumbnail_size, cancel=cancel)) as results:
-        for prediction in results:
+    reused = _unchanged(folder.files, known or {})
+    fresh = [path for path in folder.files if path not in reused]
+    with closing(classify_files(fresh, classifier, jobs, thumbnail_size=thumbnail_size, cancel=cancel)) as results:
+        for path in folder.files:
+            if cancel is not None and cancel.is_set():
+                return
+            prediction = reused.get(path) or next(results, None)
+            if prediction is None:  # cancelled while the fresh ones were classified
+                return
             if prediction.error is not None:
                 check_still_there(folder.root, folder.identity)
             yield prediction
+
+
+def _unchanged(paths: list[Path], known: Mapping[Path, Prediction]) -> dict[Path, Prediction]:
+    """The verdicts of ``known`` whose photo is still at its path, unchanged since it was decoded."""
+    reused = {}
+    for path in paths:
+        verdict = known.get(path)
+        if verdict is None or verdict.probabilities is None:
+            continue
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # decoded afresh, which reports why it cannot be read
+        if (st.st_size, st.st_mtime_ns) == verdict.fingerprint:
+            reused[path] = verdict
+    return reused

@@ -768,3 +768,40 @@ def test_the_window_fits_800_pixels_without_clipping_a_label(qtbot, window: Main
     qtbot.waitUntil(lambda: clipped() == [])  # once the rows are laid out again
     assert window.folder_label.toolTip() == str(pics.resolve()) and "…" in window.folder_label.text()
     assert window.folder_label.fontMetrics().horizontalAdvance(window.folder_label.text()) <= window.folder_label.width()
+
+
+def test_the_rescan_after_an_undo_keeps_the_verdicts_and_decodes_only_what_changed(qtbot, window: MainWindow, tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """The photos are back at the paths they were scanned at: their verdicts and thumbnails are reused, and only a
+    photo new since (or one that could not be read) is decoded. A folder opened after another one is decoded afresh."""
+    import catsort.classify
+    from catsort.classify import Prediction
+    from catsort.gui.photos import PhotoModel
+
+    def verdicts() -> dict[Path, Prediction]:
+        rows = (window.photos.index(r).data(PhotoModel.PREDICTION_ROLE) for r in range(window.photos.rowCount()))
+        return {p.path: p for p in rows if p.probabilities is not None}
+
+    pics = tmp_path / "pics"
+    before = album(pics)
+    scan(qtbot, window, pics)
+    shown = verdicts()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    decoded: list[str] = []
+    real = catsort.classify._decode
+    monkeypatch.setattr(catsort.classify, "_decode", lambda path, *a: decoded.append(path.name) or real(path, *a))
+    photo((40, 200, 40)).save(pics / "new.jpg", quality=90)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
+    assert {k: v for k, v in tree_hashes(pics).items() if k != "new.jpg"} == before
+    assert sorted(decoded) == ["broken.jpg", "new.jpg"]  # an unreadable photo is tried again
+    again = verdicts()
+    assert len(shown) == 9 and all(again[path] is verdict for path, verdict in shown.items())
+    (tmp_path / "else").mkdir()
+    photo((40, 200, 40)).save(tmp_path / "else" / "one.jpg", quality=90)
+    scan(qtbot, window, tmp_path / "else")
+    decoded.clear()
+    scan(qtbot, window, pics)
+    assert len(decoded) == 11

@@ -200,6 +200,24 @@ def test_classify_keeps_input_order_across_batches_and_workers(tmp_path: Path, c
             assert p.error is None and max(range(3), key=lambda k: p.probabilities[k]) == i % 3 and p.fingerprint is not None
 
 
+def test_predict_keeps_a_known_verdict_only_while_its_photo_is_unchanged(tmp_path: Path, colour_model: Path) -> None:
+    """The verdicts of an earlier scan, in folder order: a photo edited since, or whose verdict was an error, is decoded again."""
+    import os
+
+    from catsort.model import Classifier, ModelCard
+    from catsort.predict import predict, scan_folder
+
+    paths = _album_with_bad_files(tmp_path, 9)
+    classifier = Classifier(ModelCard.load(colour_model))
+    first = list(predict(scan_folder(tmp_path), classifier))
+    st = os.stat(paths[1])
+    os.utime(paths[1], ns=(st.st_atime_ns, st.st_mtime_ns + 1))  # touched: same bytes, another modification time
+    again = list(predict(scan_folder(tmp_path), classifier, known={p.path: p for p in first}))
+    assert [p.path for p in again] == [p.path for p in first] == paths
+    assert [a is f for a, f in zip(again, first, strict=True)] == [i not in (1, 3) for i in range(9)]
+    assert again[1].fingerprint != first[1].fingerprint and again[1].probabilities == first[1].probabilities
+
+
 def test_classify_stops_soon_after_a_cancel(tmp_path: Path, colour_model: Path) -> None:
     import threading
 

@@ -213,6 +213,11 @@ class MainWindow(QMainWindow):
         self._close_when_done = False
         self._rescan_when_done = False
         self._undone_note = ""  # "Put 38 photos back. ": kept for the status line of the rescan that follows
+        self._verdicts: dict[Path, Prediction] = {}
+        """Every verdict the scans of this folder gave, by path, also of photos a sort has moved away: the rescan
+        after an undo (or a change of Include sub-folders) reuses those still unchanged at their path."""
+        self._verdicts_of: tuple[Path, int] | None = None
+        """The folder and thumbnail size :attr:`_verdicts` belong to."""
         self._threads: list[QThread] = []
         """Job threads not yet deleted: a job reports it is finished a moment before its thread ends, and
         neither a thread nor the window (its parent) may be deleted before then (Qt aborts)."""
@@ -643,6 +648,9 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
+        if self._verdicts_of != (root, size):
+            self._verdicts, self._verdicts_of = {}, (root, size)
+        known = dict(self._verdicts)  # the worker's own copy: this thread adds to the dict as batches arrive
 
         def job(cancel: threading.Event) -> Iterator[object]:
             check_writable_places(root)  # a linked cats/ is said before the review, not after it
@@ -652,7 +660,7 @@ class MainWindow(QMainWindow):
             scan = scan_folder(root, recursive)
             yield folder_state(root)
             yield ScanStarted(scan.total, settled, warnings, write_problem(root))
-            yield from predict(scan, classifier, thumbnail_size=size, cancel=cancel)
+            yield from predict(scan, classifier, thumbnail_size=size, cancel=cancel, known=known)
 
         self._start("scanning", job)
 
@@ -705,7 +713,9 @@ class MainWindow(QMainWindow):
                 self.status.showMessage(" · ".join(item.warnings), 20000)
             elif isinstance(item, UndoSummary):
                 self._show_undone(item)
-        self.photos.add([i for i in items if isinstance(i, Prediction)])
+        predictions = [i for i in items if isinstance(i, Prediction)]
+        self._verdicts.update((p.path, p) for p in predictions if p.probabilities is not None)
+        self.photos.add(predictions)
         if self._job_kind == "undoing" or self._stopping:
             return
         done = self.photos.rowCount() if self._job_kind == "scanning" else len(self._apply_records)
@@ -879,7 +889,7 @@ class MainWindow(QMainWindow):
             text = "Nothing to undo"
         self.status.showMessage(text + ".", 15000)
         self._undone_note = text + ". "
-        self._rescan_when_done = True  # the photos are back where they were: show them again, freshly scanned
+        self._rescan_when_done = True  # the photos are back where they were: show them again (their verdicts kept)
 
 
 def stopped_scan_text(looked: int, total: int, failed: bool) -> str:
