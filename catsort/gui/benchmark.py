@@ -1,6 +1,6 @@
 """The window's scan against headless on the same folder, and the event loop's longest stall.
 
-    QT_QPA_PLATFORM=offscreen python -m catsort.gui.benchmark [--photos 200] [--folder DIR] [--repeat 2] [--hold N]
+    QT_QPA_PLATFORM=offscreen python -m catsort.gui.benchmark [--photos 200] [--folder DIR] [--repeat 2] [--hold N] [--undo]
 
 It lives in the window's package, not in ``bench/``, because it runs the window: ``bench/`` and the core
 stay free of Qt.
@@ -8,7 +8,8 @@ stay free of Qt.
 Prints, per round: headless files/s (the core's predict, as ``--headless --dry-run`` runs it),
 window files/s (open_folder -> last result shown, thumbnails included), their ratio (target
 >= 0.85), the longest gap between two ticks of a 10 ms timer on the GUI thread during the scan
-(target <= 100 ms), and the process's peak RSS. Rounds alternate the order, so neither side
+(target <= 100 ms), and the process's peak RSS; with ``--undo``, how long an undo of every photo takes until
+the review is back, against a full scan (the rescan keeps the verdicts of photos back unchanged). Rounds alternate the order, so neither side
 always runs on a warm cache. Ratios are the figures to read: absolute speeds on a shared machine
 move by +-40% between runs.
 """
@@ -59,7 +60,15 @@ def headless_rate(folder: Path, classifier: Classifier) -> float:
     return n / (time.perf_counter() - start)
 
 
+def _wait_for_job(window: MainWindow) -> None:
+    loop = QEventLoop()
+    window.job_finished.connect(loop.quit)
+    loop.exec()
+    window.job_finished.disconnect(loop.quit)
+
+
 def window_rate(app: QApplication, window: MainWindow, folder: Path) -> tuple[float, float]:
+    window.forget_verdicts()  # each round times a scan that decodes every photo, not the reuse of the last one's
     ticks = QElapsedTimer()
     longest = [0.0]
 
@@ -69,16 +78,33 @@ def window_rate(app: QApplication, window: MainWindow, folder: Path) -> tuple[fl
     timer = QTimer()
     timer.setInterval(10)
     timer.timeout.connect(tick)
-    loop = QEventLoop()
-    window.job_finished.connect(loop.quit)
     start = time.perf_counter()
     ticks.start()
     timer.start()
     window.open_folder(folder)
-    loop.exec()
+    _wait_for_job(window)
     timer.stop()
-    window.job_finished.disconnect(loop.quit)
     return window.photos.rowCount() / (time.perf_counter() - start), longest[0]
+
+
+def undo_rescan(app: QApplication, window: MainWindow, scan_seconds: float) -> None:
+    """Every scanned photo moved (each overridden to cats/), then the undo timed until its review is back.
+    Prints its time against ``scan_seconds``, the last full scan's. Restores the folder as it was."""
+    from catsort.gui import dialogs
+
+    dialogs.confirm_apply = lambda *args, **kwargs: True  # the benchmark is the user who says yes
+    dialogs.show_summary = dialogs.show_info = lambda *args, **kwargs: None
+    rows = window.photos.rowCount()
+    window.photos.set_override(range(rows), "cat")
+    window.apply()
+    _wait_for_job(window)
+    start = time.perf_counter()
+    window.undo()
+    while window.busy or window.state != "review":
+        app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents, 20)
+    took = time.perf_counter() - start
+    print(f"undo of {rows} moved photos until the review is back: {took:.2f} s, "
+          f"{took / scan_seconds:.3f}x the full scan's {scan_seconds:.2f} s")
 
 
 def hold(app: QApplication, window: MainWindow, count: int) -> None:
@@ -119,7 +145,11 @@ def main() -> int:
     parser.add_argument("--hold", type=int, default=0, metavar="N",
                         help="then fill the window with N results (the scanned ones repeated) and report its memory")
     parser.add_argument("--size", default="4032x3024", help="generated photos' size, e.g. 640x480 for a quick 20,000-photo RSS run")
+    parser.add_argument("--undo", action="store_true",
+                        help="then move every photo, undo, and time the undo until the review is back (generated photos only)")
     args = parser.parse_args()
+    if args.undo and args.folder:
+        parser.error("--undo moves every photo (and back): only generated ones, not --folder's")
     app = QApplication(sys.argv[:1])
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
@@ -150,6 +180,8 @@ def main() -> int:
         print(f"round {round_ + 1}: headless {h:.1f} files/s, window {w:.1f} files/s, ratio {w / h:.2f} (target >= 0.85), "
               f"longest event-loop stall {stall * 1000:.0f} ms (target <= 100), peak RSS {rss:.0f} MB")
     print(f"ratio window/headless: median {sorted(ratios)[len(ratios) // 2]:.2f}, range {min(ratios):.2f}-{max(ratios):.2f}")
+    if args.undo:
+        undo_rescan(app, window, window.photos.rowCount() / w)
     if args.hold:
         hold(app, window, args.hold)
     return 0

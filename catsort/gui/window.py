@@ -664,6 +664,10 @@ class MainWindow(QMainWindow):
 
         self._start("scanning", job)
 
+    def forget_verdicts(self) -> None:
+        """The next scan decodes and classifies every photo again, as the first scan of a folder does."""
+        self._verdicts, self._verdicts_of = {}, None
+
     def _may_open(self, root: Path, recursive: bool) -> bool:
         """Whether to go on opening ``root``: sorting catsort's own cats/ or dogs/ would make cats/cats/, so
         the user is offered its parent instead (opened here) or, if nothing says catsort made it, it anyway."""
