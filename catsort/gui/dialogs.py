@@ -128,7 +128,10 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     for sub in ("cats", "dogs"):
         if done[sub]:
             buttons[box.addButton(f"Open {sub}/", QMessageBox.ButtonRole.ActionRole)] = folder / sub
-    box.addButton(QMessageBox.StandardButton.Close)
+    close = box.addButton(QMessageBox.StandardButton.Close)
+    # Enter and Esc dismiss it: opening a file manager is an extra the user asks for, never what a keypress does.
+    box.setDefaultButton(close)
+    box.setEscapeButton(close)
     return box, buttons
 
 
