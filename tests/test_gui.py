@@ -250,14 +250,19 @@ def test_a_stopped_scan_says_so_until_the_next_scan(qtbot, window: MainWindow, t
         window.cancel_button.click()
     n = window.photos.rowCount()
     assert 0 < n < 150 and window.stopped_banner.isVisible()
-    assert window.stopped_label.text() == (f"You stopped the scan: only {n} of 150 photos were looked at. Only the photos shown "
-                                           f"here will be moved or copied; the other {150 - n} stay where they are.")
+    assert window.stopped_label.text() == (f"You stopped the scan: only {n} of 150 photos were looked at. Move acts on those "
+                                           f"alone; the other {150 - n} stay where they are.")
+    window.copy_radio.setChecked(True)
+    assert window.stopped_label.text().startswith(f"You stopped the scan: only {n} of 150 photos were looked at. Copy acts on")
+    window.move_radio.setChecked(True)
     box, _ = dialogs.confirm_box(window, window.photos.decisions(), False, pics, 150 - n)
     assert box.informativeText().startswith(f"The scan was stopped: the other {150 - n} photos were not looked at and stay where they are.")
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.apply()
     assert dialog_log[0] == ("confirm", f"Move {n} photos: {n} to cats/; 0 stay where they are. [{150 - n} not scanned]")
     assert window.stopped_banner.isVisible(), "still true after the sort: the rest were never looked at"
+    assert window.stopped_label.text() == (f"The scan was stopped before the end: {150 - n} photos of this folder were not "
+                                           "looked at. Scan again to sort them too.")
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         qtbot.mouseClick(window.findChild(QPushButton, "scanAgainButton"), Qt.MouseButton.LeftButton)
     assert window.photos.rowCount() == 150 - n and not window.stopped_banner.isVisible()
@@ -269,7 +274,7 @@ def test_a_scan_stopped_before_the_listing_says_no_photo_was_looked_at(qtbot, wi
         window.open_folder(tmp_path / "pics")
         window.cancel()  # set before the model's first batch: no photo is looked at
     assert window.photos.rowCount() == 0 and window.state == "empty" and window.stopped_banner.isVisible()
-    assert window.stopped_label.text() == "You stopped the scan before any photo was looked at: there is nothing to move or copy yet."
+    assert window.stopped_label.text() == "You stopped the scan before any photo was looked at: there is nothing to move yet."
     assert "was stopped</h2>" in window.empty.text() and "No photos to sort" not in window.empty.text()
 
 
@@ -295,6 +300,8 @@ def test_a_read_only_folder_is_reviewed_and_says_at_once_that_nothing_can_be_mov
     assert not window.apply_button.isEnabled() and window.apply_button.text() == "Read-only folder"
     reason = f"{pics.resolve()}: this folder cannot be written (the disk is read-only): nothing can be moved or copied here"
     assert window.apply_button.toolTip() == reason and window.status.currentMessage().endswith(f" · {reason}")
+    assert window.stopped_banner.isVisible() and not window.scan_again_button.isVisible(), "said for as long as it holds"
+    assert window.stopped_label.text() == "This folder cannot be written (the disk is read-only): nothing can be moved or copied here."
     remount(pics, "bind,rw")
     scan(qtbot, window, pics)
     assert window.apply_button.isEnabled() and window.apply_button.text() == "Move 7 photos…" and window.apply_button.toolTip() == ""
@@ -805,3 +812,68 @@ def test_the_rescan_after_an_undo_keeps_the_verdicts_and_decodes_only_what_chang
     decoded.clear()
     scan(qtbot, window, pics)
     assert len(decoded) == 11
+
+
+def test_overrides_hold_through_the_rescan_after_an_undo_and_a_change_of_sub_folders(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """"Your say always wins": the rescans of the same folder apply it to each photo again; another folder starts afresh."""
+    from catsort.gui.photos import PhotoModel
+
+    pics = tmp_path / "pics"
+    album(pics)
+    scan(qtbot, window, pics)
+    rows = {window.photos.decision(r).path.name: r for r in range(window.photos.rowCount())}
+    window.photos.set_override([rows["red_0.jpg"]], "stay")
+    window.photos.set_override([rows["green_0.jpg"]], "dog")
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert not (pics / "cats" / "red_0.jpg").exists() and (pics / "dogs" / "green_0.jpg").exists()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    qtbot.waitUntil(lambda: window.state == "review", timeout=60_000)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.open_folder(pics, recursive=True)
+
+    def said() -> dict[str, str | None]:
+        decisions = (window.photos.index(r).data(PhotoModel.PREDICTION_ROLE) and window.photos.decision(r)
+                     for r in range(window.photos.rowCount()))
+        return {d.path.name: d.folder for d in decisions if d.overridden}
+
+    assert said() == {"red_0.jpg": None, "green_0.jpg": "dogs"}
+    (tmp_path / "else").mkdir()
+    scan(qtbot, window, tmp_path / "else")
+    scan(qtbot, window, pics)
+    assert said() == {}
+
+
+def test_after_a_sort_the_grid_has_the_focus_and_the_button_keeps_its_width(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Arrow keys after the summary step through photos, not the threshold; the slider beside the button keeps its length."""
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    width = window.apply_button.width()
+    window.threshold_slider.setFocus()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+        assert not window.scan_again_button.isEnabled()
+    assert window.view.hasFocus() and window.apply_button.width() == width
+    assert window.progress_label.text().startswith("7 / 7 photos")
+
+
+def test_a_folder_deleted_during_its_scan_leaves_no_review_to_sort(qtbot, window: MainWindow, tmp_path: Path, dialog_log,
+                                                                    monkeypatch) -> None:
+    """Deleted after three verdicts: the scan stops in one dialog, and nothing of the gone folder is offered for sorting."""
+    import catsort.gui.window as window_module
+
+    pics = many_photos(tmp_path / "many", 60)
+    real = window_module.predict
+
+    def predict_then_delete(*args, **kwargs):
+        for i, prediction in enumerate(real(*args, **kwargs)):
+            if i == 3:
+                shutil.rmtree(pics)
+            yield prediction
+
+    monkeypatch.setattr(window_module, "predict", predict_then_delete)
+    scan(qtbot, window, pics)
+    assert dialog_log[-1][0] == "The scan stopped" and "the folder is gone" in dialog_log[-1][1]
+    assert window.photos.rowCount() == 0 and window.state == "empty" and not window.apply_button.isEnabled()
+    assert "many is gone</h2>" in window.empty.text() and not window.stopped_banner.isVisible() and not window.undo_button.isEnabled()

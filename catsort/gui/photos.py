@@ -99,9 +99,13 @@ class PhotoModel(QAbstractListModel):
 
     # --- what the window changes ---
 
-    def clear(self) -> None:
+    def clear(self, keep_overrides: bool = False) -> None:
+        """Empty the review; ``keep_overrides`` for a rescan of the same folder (after an undo, say), where the
+        user's say about each photo still holds and applies as its verdict arrives again."""
         self.beginResetModel()
-        self._predictions, self._decisions, self._overrides = [], [], {}
+        self._predictions, self._decisions = [], []
+        if not keep_overrides:
+            self._overrides = {}
         self._counts = Counter()
         self._taken = {}
         self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
@@ -147,13 +151,13 @@ class PhotoModel(QAbstractListModel):
     def remove_paths(self, paths: set[str], taken: Mapping[str, Iterable[str]] | None = None) -> None:
         """Drop photos that are no longer where they were scanned (moved by an apply), and re-plan the
         rest once, with the names the apply left in cats/ and dogs/ when the job read them (``taken``):
-        a :meth:`set_taken` first would plan every row only for this to plan them again."""
+        a :meth:`set_taken` first would plan every row only for this to plan them again. Their overrides stay:
+        an undo brings each photo back to its path, and the user's say about it with it."""
         if taken is not None:
             self._taken = taken
         self.beginResetModel()
         keep = [i for i, p in enumerate(self._predictions) if str(p.path) not in paths]
         self._predictions = [self._predictions[i] for i in keep]
-        self._overrides = {p: o for p, o in self._overrides.items() if str(p) not in paths}
         self._decisions = self._plan_all()
         self.endResetModel()
 

@@ -50,7 +50,7 @@ from PySide6.QtWidgets import (
 from catsort import __version__
 from catsort.apply import Record, Started, UndoSummary, apply_plan, last_undoable_run, settle_earlier_runs, undo_runs
 from catsort.classify import Prediction
-from catsort.errors import CatsortError, FolderBusyError, FolderError
+from catsort.errors import CatsortError, FolderBusyError, FolderError, FolderVanished
 from catsort.fileops import check_folder, check_writable_places, write_problem
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
@@ -198,6 +198,11 @@ class MainWindow(QMainWindow):
         self._scan_started = 0.0
         self._settled: tuple[int, list[str]] = (0, [])
         """What the scan's settling of interrupted runs did (runs settled, warnings), for its closing status line."""
+        self._looked = 0
+        """Photos the last scan looked at: a stopped scan's banner still counts them after a sort took some away."""
+        self._sorted_since_scan = False
+        self._folder_gone = False
+        """The open folder was deleted, moved or unplugged during its last job (FolderVanished): nothing of it is shown."""
         self._unscanned: int | None = None
         """Photos of the folder the last scan did not look at, because it was stopped (None: it finished);
         0 if it stopped before the folder was listed."""
@@ -313,8 +318,9 @@ class MainWindow(QMainWindow):
         return self.progress_row
 
     def _build_stopped_banner(self) -> QFrame:
-        """Over the review of a scan that did not finish, for as long as it shows: without it, a stopped
-        scan's photos look like the whole folder (a status line fades)."""
+        """Over the review, for as long as what it says holds: a scan that did not finish (without it, its photos
+        look like the whole folder) and a folder nothing can be written in (a status line fades, and is cut
+        short in a narrow window)."""
         self.stopped_banner = QFrame()
         self.stopped_banner.setObjectName("stoppedBanner")
         self.stopped_banner.setFrameShape(QFrame.Shape.StyledPanel)
@@ -325,12 +331,12 @@ class MainWindow(QMainWindow):
         self.stopped_label = QLabel()
         self.stopped_label.setObjectName("stoppedLabel")
         self.stopped_label.setWordWrap(True)
-        again = QPushButton("Scan again")
-        again.setObjectName("scanAgainButton")
-        again.clicked.connect(self._scan_again)
+        self.scan_again_button = QPushButton("Scan again")
+        self.scan_again_button.setObjectName("scanAgainButton")
+        self.scan_again_button.clicked.connect(self._scan_again)
         row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
         row.addWidget(self.stopped_label, 1)
-        row.addWidget(again, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.scan_again_button, 0, Qt.AlignmentFlag.AlignTop)
         self.stopped_banner.hide()
         return self.stopped_banner
 
@@ -425,7 +431,10 @@ class MainWindow(QMainWindow):
         mode.addButton(self.move_radio)
         mode.addButton(self.copy_radio)
         self.copy_radio.toggled.connect(self._mode_changed)
-        self.apply_button = QPushButton("Move…")
+        self.apply_button = QPushButton("Copy 99,999 photos…")
+        # As wide as its widest text from the start: the slider beside it keeps its length as the count changes.
+        self.apply_button.setMinimumWidth(self.apply_button.sizeHint().width())
+        self.apply_button.setText("Move…")
         self.apply_button.setObjectName("applyButton")
         self.apply_button.setDefault(True)
         self.apply_button.clicked.connect(self.apply)
@@ -543,6 +552,7 @@ class MainWindow(QMainWindow):
         self.folder_button.setEnabled(not busy)
         self.recent_button.setEnabled(not busy and bool(self.recent_folders()))
         self.subfolders_box.setEnabled(not busy)
+        self.scan_again_button.setEnabled(not busy)
         # While files move or come back, the plan being carried out must stay the one on screen.
         for control in (self.threshold_slider, self.reset_threshold_button):
             control.setEnabled(state not in ("applying", "undoing"))
@@ -569,6 +579,9 @@ class MainWindow(QMainWindow):
             if recent:
                 links = "<br>".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in recent)
                 text += f"<p><br><b>Recent folders</b><br>{links}</p>"
+        elif self._folder_gone:
+            text = (f"<h2>{html.escape(self.folder.name)} is gone</h2><p>{html.escape(str(self.folder))} was deleted, moved or "
+                    "its disk removed. Choose it again where it is now.</p>")
         elif self._unscanned is not None:  # the banner above says how far it got
             text = f"<h2>The scan of {html.escape(self.folder.name)} was stopped</h2><p>{html.escape(str(self.folder))}</p>"
         else:
@@ -641,9 +654,11 @@ class MainWindow(QMainWindow):
         self._remember(root)
         self.folder_label.set_path(str(root))
         self.setWindowTitle(f"{root.name} — catsort")
-        self.photos.clear()
+        same_folder = self._verdicts_of is not None and self._verdicts_of[0] == root
+        self.photos.clear(keep_overrides=same_folder)
         QPixmapCache.clear()  # a photo changed since the last scan must not show its old thumbnail
         self._scan_total, self._scan_started, self._settled, self._cannot_write = 0, time.monotonic(), (0, []), None
+        self._folder_gone = False
         self._show_stopped(None)
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         classifier = self.classifier
@@ -706,6 +721,7 @@ class MainWindow(QMainWindow):
                 self.progress_bar.setRange(0, item.total)
                 self._settled = (item.settled_runs, item.warnings)
                 self._cannot_write = item.cannot_write and f"{item.cannot_write}: nothing can be moved or copied here"
+                self._refresh_banner()
                 self._update_counts()
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
@@ -727,12 +743,12 @@ class MainWindow(QMainWindow):
         elapsed = max(time.monotonic() - self._scan_started, 1e-6)
         rate = done / elapsed
         left = (self.progress_bar.maximum() - done) / rate if rate > 0 else 0
-        noun = "photos" if self._job_kind == "scanning" else "files"
-        self.progress_label.setText(f"{done:,} / {self.progress_bar.maximum():,} {noun} · {rate:.0f}/s · {_duration(left)} left")
+        self.progress_label.setText(f"{done:,} / {self.progress_bar.maximum():,} photos · {rate:.0f}/s · {_duration(left)} left")
 
     @Slot(str, str)
     def _on_failed(self, kind: str, message: str) -> None:
         self._job_failed, self._job_error = True, message
+        self._folder_gone = kind == FolderVanished.__name__
         title = {"scanning": "The scan stopped", "applying": f"{dialogs.verb(self.copy_radio.isChecked()).doing} stopped", "undoing": "Undo stopped"}[self._job_kind]
         if kind == FolderError.__name__ and self._job_kind == "scanning":
             title = "This folder cannot be sorted"
@@ -754,10 +770,8 @@ class MainWindow(QMainWindow):
             undone, self._undone_note = self._undone_note, ""
             self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
                                     + ("" if completed else stopped) + note, 30000 if note else 15000)
+            self._looked, self._sorted_since_scan = n, False
             self._show_stopped(None if completed or 0 < self._scan_total <= n else max(self._scan_total - n, 0))
-            self._set_state("review" if n else "empty")
-            if n:
-                self.view.setFocus()  # Space previews, C/D/O override: not the About button the scan left focused
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
             # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
@@ -765,19 +779,18 @@ class MainWindow(QMainWindow):
             # Gone from its place (another program moved or deleted it), a photo leaves too: sorting it again would only fail again.
             gone = {r.path for r in records if r.action == "error" and not os.path.lexists(r.path)}
             self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone, taken)
-            self._set_state("review" if self.photos.rowCount() else "empty")
+            self._sorted_since_scan = self._sorted_since_scan or bool(records)
             copy = self.copy_radio.isChecked()
             stopped = not completed and bool(records)  # refused before its first file, it did not stop part way
             self._say_outcome(dialogs.done_sentence(records, copy, stopped), dialogs.failed_sentence(records, copy))
             if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
                 dialogs.show_summary(self, self.folder, records, copy, not completed)
-        else:
-            self._set_state("review" if self.photos.rowCount() else "empty")
-            if not completed:  # an undo that did not end has no rescan to say what happened
-                self._say_outcome("Undo stopped.")
+        elif not completed:  # an undo that did not end has no rescan to say what happened
+            self._say_outcome("Undo stopped.")
+        self._settle_review()
         if self._close_when_done:
             self.close()
-        elif self._rescan_when_done and self.folder is not None:
+        elif self._rescan_when_done and self.folder is not None and not self._folder_gone:
             self._rescan_when_done = False
             self.open_folder(self.folder, self.recursive)
         self.job_finished.emit(kind, completed)
@@ -787,12 +800,34 @@ class MainWindow(QMainWindow):
         if self.folder is not None:
             self.open_folder(self.folder, self.recursive)
 
+    def _settle_review(self) -> None:
+        """After any job: the review as it now is (cleared if the folder is gone), its banner, and the focus on the grid
+        (Space previews, C/D/O override; not the button the job left focused, nor the slider, which arrows would move)."""
+        if self._folder_gone:
+            self.photos.clear()
+            self._undoable, self._cannot_write = False, None
+            self._show_stopped(None)
+        self._refresh_banner()
+        self._set_state("review" if self.photos.rowCount() else "empty")
+        if self.photos.rowCount():
+            self.view.setFocus()
+
     def _show_stopped(self, unscanned: int | None) -> None:
-        """Show (or, with None, hide) the banner over a stopped scan's review."""
+        """Say (or, with None, no longer say) over the review that the scan stopped with ``unscanned`` photos unseen."""
         self._unscanned = unscanned
-        self.stopped_banner.setVisible(unscanned is not None)
-        if unscanned is not None:
-            self.stopped_label.setText(stopped_scan_text(self.photos.rowCount(), self._scan_total, self._job_failed))
+        self._refresh_banner()
+
+    def _refresh_banner(self) -> None:
+        """The banner's lines for what holds now: the folder cannot be written, the scan stopped (with Scan again)."""
+        lines = []
+        if self._cannot_write:
+            lines.append(self._cannot_write.removeprefix(f"{self.folder}: ").capitalize() + ".")
+        if self._unscanned is not None:
+            lines.append(stopped_scan_text(self._looked, self._scan_total, self._job_failed,
+                                           dialogs.verb(self.copy_radio.isChecked()), self._sorted_since_scan))
+        self.stopped_label.setText("\n".join(lines))
+        self.scan_again_button.setVisible(self._unscanned is not None)
+        self.stopped_banner.setVisible(bool(lines))
 
     def _say_outcome(self, sentence: str, *more: str) -> None:
         """The status line after a sort or an undo: what it did (the scan's line before it no longer holds)
@@ -811,6 +846,7 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _mode_changed(self, copy: bool) -> None:
         self.photos.set_copy(copy)
+        self._refresh_banner()
 
     def selected_rows(self) -> list[int]:
         return sorted(self.filter.mapToSource(i).row() for i in self.view.selectionModel().selectedIndexes())
@@ -896,13 +932,18 @@ class MainWindow(QMainWindow):
         self._rescan_when_done = True  # the photos are back where they were: show them again (their verdicts kept)
 
 
-def stopped_scan_text(looked: int, total: int, failed: bool) -> str:
-    """The banner's account of a scan that did not finish: how far it got, and what a sort would act on."""
+def stopped_scan_text(looked: int, total: int, failed: bool, verb: dialogs.Verb, sorted_since: bool = False) -> str:
+    """The banner's account of a scan that did not finish: how far it got, and what the action acts on
+    (or, once a sort has taken the photos looked at away, what is left to do)."""
+    rest = total - looked
+    if sorted_since:
+        return (f"The scan was stopped before the end: {dialogs.plural(rest, 'photo')} of this folder "
+                f"{'was' if rest == 1 else 'were'} not looked at. Scan again to sort {'it' if rest == 1 else 'them'} too.")
     how = "The scan stopped on an error" if failed else "You stopped the scan"
     if total == 0 or looked == 0:
-        return f"{how} before any photo was looked at: there is nothing to move or copy yet."
-    return (f"{how}: only {looked:,} of {dialogs.plural(total, 'photo')} were looked at. Only the photos shown here "
-            f"will be moved or copied; the other {total - looked:,} {'stays where it is' if total - looked == 1 else 'stay where they are'}.")
+        return f"{how} before any photo was looked at: there is nothing to {verb.name.lower()} yet."
+    return (f"{how}: only {looked:,} of {dialogs.plural(total, 'photo')} were looked at. {verb.name} acts on those alone; "
+            f"the other {rest:,} {'stays where it is' if rest == 1 else 'stay where they are'}.")
 
 
 def folder_name(folder: Path | None) -> str:
