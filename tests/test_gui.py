@@ -181,6 +181,12 @@ def test_the_status_line_after_a_sort_or_an_undo_says_what_it_did(qtbot, window:
     with folder_lock(tmp_path / "pics"), qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.apply()
     assert window.status.currentMessage() == f"No photo was moved. · {(tmp_path / 'pics').resolve()}: another catsort is working on this folder"
+    window.copy_radio.setChecked(True)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    assert window.status.currentMessage() == "Removed 6 copies.", "an undone copy puts nothing back: the originals never left"
 
 
 def test_undo_after_the_app_was_closed_and_reopened(qtbot, windows, tmp_path: Path, colour_model: Path, dialog_log) -> None:
@@ -342,7 +348,10 @@ def test_opening_a_cats_folder_offers_its_parent(qtbot, window: MainWindow, tmp_
 
     monkeypatch.setattr(dialogs, "ask_output_folder", ask)
     window.open_folder(pics / "cats")
-    line = f"{(pics / 'cats').resolve()} is catsort's cats/ folder, where the cat photos of {pics.resolve()} go: sort that folder instead."
+    cats, parent = (pics / "cats").resolve(), pics.resolve()
+    line = (f"{cats} is catsort's cats/ folder, where the cat photos of {parent} go: sort that folder instead." if journal else
+            f"{cats} is named like catsort's cats/ folder, where the cat photos of {parent} would go: sort that folder instead, "
+            "or this one if it is a folder of your own.")
     assert asked == [(line, not journal)], "made by catsort (a journal beside it), it cannot be opened anyway"
     assert window.folder is None and window.state == "empty", "Cancel opens nothing"
     answer["choice"] = "parent"

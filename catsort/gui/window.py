@@ -919,8 +919,11 @@ class MainWindow(QMainWindow):
         self._start("undoing", job)
 
     def _show_undone(self, result: UndoSummary) -> None:
-        text = f"Put {dialogs.plural(result.restored, 'photo')} back" + (
-            f" and removed {dialogs.plural(result.removed_copies, 'copy', 'copies')}" if result.removed_copies else "")
+        copies = f"removed {dialogs.plural(result.removed_copies, 'copy', 'copies')}"
+        if result.restored or not result.removed_copies:
+            text = f"Put {dialogs.plural(result.restored, 'photo')} back" + (f" and {copies}" if result.removed_copies else "")
+        else:  # an undone copy: the originals never left
+            text = copies.capitalize()
         if result.problems or result.warnings:
             dialogs.show_info(self, "Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))
             text += ", with problems"
