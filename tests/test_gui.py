@@ -886,3 +886,4 @@ def test_a_folder_deleted_during_its_scan_leaves_no_review_to_sort(qtbot, window
     assert dialog_log[-1][0] == "The scan stopped" and "the folder is gone" in dialog_log[-1][1]
     assert window.photos.rowCount() == 0 and window.state == "empty" and not window.apply_button.isEnabled()
     assert "many is gone</h2>" in window.empty.text() and not window.stopped_banner.isVisible() and not window.undo_button.isEnabled()
+    assert window.status.currentMessage() == dialog_log[-1][1], "not 'Scanned 3 photos': what it scanned is gone"

@@ -768,8 +768,11 @@ class MainWindow(QMainWindow):
             nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
             undone, self._undone_note = self._undone_note, ""
-            self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
-                                    + ("" if completed else stopped) + note, 30000 if note else 15000)
+            if self._folder_gone:  # what it scanned is not there to sort: the reason is the news
+                self.status.showMessage(self._job_error, 30000)
+            else:
+                self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
+                                        + ("" if completed else stopped) + note, 30000 if note else 15000)
             self._looked, self._sorted_since_scan = n, False
             self._show_stopped(None if completed or 0 < self._scan_total <= n else max(self._scan_total - n, 0))
         elif kind == "applying":
