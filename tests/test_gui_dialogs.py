@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from catsort.apply import Record
 from catsort.gui import dialogs
+from catsort.plan import Decision
 
 pytest.importorskip("pytestqt")
 
@@ -19,6 +20,13 @@ def parent(qtbot) -> QWidget:
     widget = QWidget()
     qtbot.addWidget(widget)
     return widget
+
+
+def decisions(cats: int, stay: int, copy: bool = False) -> list[Decision]:
+    """A plan: ``cats`` photos to cats/ and ``stay`` left where they are."""
+    action = "copy" if copy else "move"
+    return ([Decision(Path(f"/p/c{i}.jpg"), "cat", 0.99, action, "cats", f"c{i}.jpg") for i in range(cats)]
+            + [Decision(Path(f"/p/o{i}.jpg"), "other", 0.99, "stay", None) for i in range(stay)])
 
 
 def sorted_records(copy: bool = False) -> list[Record]:
@@ -37,3 +45,12 @@ def test_enter_or_esc_closes_the_summary_instead_of_opening_a_folder(qtbot, pare
     qtbot.waitExposed(box)
     qtbot.keyClick(box, key)
     assert box.clickedButton() is close and box.clickedButton() not in buttons
+
+
+@pytest.mark.parametrize(("copy", "undo"), [(False, "puts every photo back"), (True, "removes the copies")])
+def test_the_confirmation_and_summary_say_what_undo_does_in_each_mode(parent: QWidget, copy: bool, undo: str) -> None:
+    """Undoing a copy deletes the copies (the originals never moved): it does not "put them back"."""
+    confirm, _ = dialogs.confirm_box(parent, decisions(2, 1, copy), copy, Path("/p"))
+    summary, _ = dialogs.summary_box(parent, Path("/p"), sorted_records(copy), copy, False)
+    assert confirm.informativeText() == f"In {Path('/p')}. Nothing is overwritten, and “Undo last sort” {undo}."
+    assert summary.informativeText() == f"“Undo last sort” {undo}, now or after you close catsort."

@@ -45,9 +45,12 @@ class Verb(NamedTuple):
     name: str
     past: str
     doing: str
+    undo: str
+    """What "Undo last sort" does to this mode's run: a copy's originals never moved, so its undo removes the copies."""
 
 
-MOVE, COPY = Verb("Move", "Moved", "Moving"), Verb("Copy", "Copied", "Copying")
+MOVE = Verb("Move", "Moved", "Moving", "puts every photo back")
+COPY = Verb("Copy", "Copied", "Copying", "removes the copies")
 
 
 def verb(copy: bool) -> Verb:
@@ -71,7 +74,7 @@ def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: 
     box.setText(plan_sentence(decisions, copy))
     were = "was not looked at and stays where it is" if unscanned == 1 else "were not looked at and stay where they are"
     skipped = f"The scan was stopped: the other {plural(unscanned, 'photo')} {were}. " if unscanned else ""
-    box.setInformativeText(f"{skipped}In {folder}. Nothing is overwritten, and “Undo last sort” puts every file back.")
+    box.setInformativeText(f"{skipped}In {folder}. Nothing is overwritten, and “Undo last sort” {verb(copy).undo}.")
     go = box.addButton(verb(copy).name, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(go)
@@ -119,7 +122,7 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     box.setWindowTitle(f"{words.doing} stopped" if cancelled else words.past if moved else f"Nothing was {words.past.lower()}")
     box.setIcon(QMessageBox.Icon.Warning if failed or cancelled else QMessageBox.Icon.Information)
     box.setText(done_sentence(records, copy, cancelled))
-    undo = "“Undo last sort” puts them back, now or after you close catsort."
+    undo = f"“Undo last sort” {words.undo}, now or after you close catsort."
     info = " ".join(([failed_sentence(records, copy) + " (details below)."] if failed else []) + ([undo] if moved else []))
     if failed:
         box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
