@@ -54,3 +54,12 @@ def test_the_confirmation_and_summary_say_what_undo_does_in_each_mode(parent: QW
     summary, _ = dialogs.summary_box(parent, Path("/p"), sorted_records(copy), copy, False)
     assert confirm.informativeText() == f"In {Path('/p')}. Nothing is overwritten, and “Undo last sort” {undo}."
     assert summary.informativeText() == f"“Undo last sort” {undo}, now or after you close catsort."
+
+
+@pytest.mark.parametrize(("stay", "sentence"), [
+    (0, "Move 129 photos: 129 to cats/."),
+    (1, "Move 129 photos: 129 to cats/; 1 stays where it is."),
+    (1204, "Move 129 photos: 129 to cats/; 1,204 stay where they are."),
+])
+def test_the_plan_sentence_leaves_out_none_staying_and_agrees_with_one(stay: int, sentence: str) -> None:
+    assert dialogs.plan_sentence(decisions(129, stay), False) == sentence

@@ -57,12 +57,19 @@ def verb(copy: bool) -> Verb:
     return COPY if copy else MOVE
 
 
+def staying(count: int) -> str:
+    """"1 stays where it is", "1,204 stay where they are": the verb and pronoun agree with the count."""
+    return f"{count:,} {'stays where it is' if count == 1 else 'stay where they are'}"
+
+
 def plan_sentence(decisions: list[Decision], copy: bool) -> str:
-    """Exactly what an apply will do: "Move 812 photos: 530 to cats/, 282 to dogs/; 1,204 stay"."""
+    """Exactly what an apply will do: "Move 812 photos: 530 to cats/, 282 to dogs/; 1,204 stay where they are."
+    (no "0 stay" clause when every photo goes)."""
     moving = Counter(d.folder for d in decisions if d.folder)
     stay = sum(1 for d in decisions if d.folder is None)
     parts = ", ".join(f"{moving[f]:,} to {f}/" for f in ("cats", "dogs") if moving[f])
-    return f"{verb(copy).name} {plural(sum(moving.values()), 'photo')}: {parts}; {stay:,} stay where they are."
+    rest = f"; {staying(stay)}" if stay else ""
+    return f"{verb(copy).name} {plural(sum(moving.values()), 'photo')}: {parts}{rest}."
 
 
 def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path,
