@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,12 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from catsort.apply import Record
 from catsort.gui import dialogs
+from catsort.model import ModelCard, shipped_card_path
 from catsort.plan import Decision
 
 pytest.importorskip("pytestqt")
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.fixture
@@ -63,3 +67,21 @@ def test_the_confirmation_and_summary_say_what_undo_does_in_each_mode(parent: QW
 ])
 def test_the_plan_sentence_leaves_out_none_staying_and_agrees_with_one(stay: int, sentence: str) -> None:
     assert dialogs.plan_sentence(decisions(129, stay), False) == sentence
+
+
+def test_the_about_scores_read_as_the_readme_table_does() -> None:
+    """About rounded down (99.7%, 95.9%) where README's table rounds to nearest (99.75%, 96.0%, 99.9%): one
+    reader saw two scores for the same photos. Each row's pets and other photos, in the card's order."""
+    table = README.read_text().split("| at the default threshold |", 1)[1].split("\n\n", 1)[0]
+    readme = [re.findall(r"\| ([\d.]+%)", row)[:2] for row in table.splitlines()[2:]]
+    about = [re.findall(r"([\d.]+%) of the", line) for line in dialogs.model_card_text(ModelCard.load(shipped_card_path())).splitlines()
+             if line.startswith("• On ")]
+    assert about == readme == [["95.0%", "99.75%"], ["96.0%", "99.3%"], ["94.6%", "99.9%"]]
+
+
+def test_the_test_split_is_named_with_its_other_pictures() -> None:
+    """2,986 photos: 2,187 from the PetImages test set and 799 other pictures that are not PetImages."""
+    card = ModelCard.load(shipped_card_path())
+    support = {k: v["support"] for k, v in card.raw["metrics"]["petimages_other_test_split"]["per_class"].items()}
+    assert support["other"] > 0
+    assert f"• On {sum(support.values()):,} small photos (the PetImages test set and other pictures): " in dialogs.model_card_text(card)
