@@ -1,4 +1,5 @@
-"""The dialogs built directly (no window, no scan): their buttons, their words, and what the keys do."""
+"""The dialogs and the grid's delegate built directly (no window, no scan): their buttons, their words, what the
+keys do, and where a badge is painted."""
 
 from __future__ import annotations
 
@@ -6,15 +7,23 @@ import re
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox, QWidget
 
-from catsort.apply import Record
-from catsort.gui import dialogs
-from catsort.model import ModelCard, shipped_card_path
-from catsort.plan import Decision
-
+pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
+
+from conftest import RED, photo  # noqa: E402
+from PySide6.QtCore import QPoint, QRect, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QImage, QPainter  # noqa: E402
+from PySide6.QtWidgets import QMessageBox, QStyleOptionViewItem, QWidget  # noqa: E402
+
+from catsort.apply import Record  # noqa: E402
+from catsort.classify import Prediction  # noqa: E402
+from catsort.gui import dialogs  # noqa: E402
+from catsort.gui.delegate import CELL, THUMB, PhotoDelegate  # noqa: E402
+from catsort.gui.photos import PhotoModel  # noqa: E402
+from catsort.images import encode_thumbnail  # noqa: E402
+from catsort.model import ModelCard, shipped_card_path  # noqa: E402
+from catsort.plan import Decision  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -85,3 +94,63 @@ def test_the_test_split_is_named_with_its_other_pictures() -> None:
     support = {k: v["support"] for k, v in card.raw["metrics"]["petimages_other_test_split"]["per_class"].items()}
     assert support["other"] > 0
     assert f"• On {sum(support.values()):,} small photos (the PetImages test set and other pictures): " in dialogs.model_card_text(card)
+
+
+BACKGROUND = QColor("#ff00ff")
+"""A colour no part of a cell is painted in: whatever is not it, the delegate drew."""
+
+
+class TextPainter(QPainter):
+    """A painter that notes each text drawn in a rectangle, and whether it fitted: Qt clips one that does not."""
+
+    def __init__(self, device: QImage) -> None:
+        super().__init__(device)
+        self.texts: list[tuple[str, bool]] = []
+
+    def drawText(self, *args) -> None:  # noqa: N802 (Qt's name)
+        if len(args) == 3 and isinstance(args[0], QRect):
+            self.texts.append((args[2], self.fontMetrics().horizontalAdvance(args[2]) <= args[0].width()))
+        super().drawText(*args)
+
+
+def painted_cell(size: tuple[int, int], font_scale: float) -> tuple[QImage, list[tuple[str, bool]]]:
+    """One cell as the grid paints it, for a photo of ``size`` the model is unsure of ("Maybe cat 45%"), and the
+    texts drawn in it."""
+    model = PhotoModel(("cat", "dog", "other"), 0.825)
+    path = Path(f"/p/{size[0]}x{size[1]}.jpg")  # its own name: the delegate caches pixmaps by path
+    model.add([Prediction(path, (0.45, 0.3, 0.25), thumbnail=encode_thumbnail(photo(RED, size), THUMB))])
+    image = QImage(CELL, QImage.Format.Format_RGB32)
+    image.fill(BACKGROUND)
+    option = QStyleOptionViewItem()
+    option.rect = QRect(QPoint(0, 0), CELL)
+    painter = TextPainter(image)
+    font = QFont(painter.font())
+    font.setPointSizeF(font.pointSizeF() * font_scale)
+    painter.setFont(font)
+    PhotoDelegate().paint(painter, option, model.index(0))
+    painter.end()
+    return image, painter.texts
+
+
+SHAPES = pytest.mark.parametrize("size", [(20, 200), (200, 20), (320, 240)])
+
+
+@SHAPES
+@pytest.mark.parametrize("font_scale", [1.0, 2.0])
+def test_a_badge_stays_inside_the_thumbnail_box_whatever_the_photo(qtbot, size: tuple[int, int], font_scale: float) -> None:
+    """On a photo 20 px wide the badge began at the photo's left edge and ran ~80 px right, past the cell.
+    Beside the thumbnail's box, at its height, nothing is painted."""
+    image, _ = painted_cell(size, font_scale)
+    left = (CELL.width() - THUMB) // 2
+    beside = [(x, y) for y in range(8, 8 + THUMB) for x in (*range(left), *range(left + THUMB, CELL.width()))
+              if image.pixelColor(x, y) != BACKGROUND]
+    assert beside == []
+
+
+@SHAPES
+def test_a_badge_too_wide_for_its_box_is_elided_not_cut(qtbot, size: tuple[int, int]) -> None:
+    """With a large font "Maybe cat 45%" was clipped at both ends ("aybe cat 45"); now it ends in an ellipsis."""
+    _, texts = painted_cell(size, 2.0)
+    badge = texts[0][0]
+    assert badge != "Maybe cat 45%" and badge.startswith("Maybe") and badge.endswith("…")
+    assert [text for text, fits in texts if not fits] == []

@@ -51,7 +51,6 @@ class PhotoDelegate(QStyledItemDelegate):
         box = QRect(rect.left() + (rect.width() - THUMB) // 2, rect.top() + 4, THUMB, THUMB)
         pixmap = self._pixmap(prediction, painter.device().devicePixelRatioF())
         if pixmap is None:
-            target = box
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawRect(box.adjusted(0, 0, -1, -1))
             painter.drawText(box.adjusted(6, 6, -6, -28), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
@@ -62,7 +61,7 @@ class PhotoDelegate(QStyledItemDelegate):
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
             painter.drawPixmap(target, pixmap)
-        self._badge(painter, target, decision)
+        self._badge(painter, box, decision)
         text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(text_role))
         name_rect = QRect(rect.left() + 2, box.bottom() + 6, rect.width() - 4, rect.bottom() - box.bottom() - 6)
@@ -86,14 +85,17 @@ class PhotoDelegate(QStyledItemDelegate):
 
     @staticmethod
     def _badge(painter: QPainter, box: QRect, decision) -> None:
-        text = describe(decision)
+        """The verdict in the bottom-left corner of the thumbnail's box, not of the photo: a portrait photo a few
+        pixels wide would push it past its cell. Text wider than the box (a large font) is elided, never cut."""
         font = QFont(painter.font())
         font.setBold(True)
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
         painter.setFont(font)
         metrics = painter.fontMetrics()
-        width = metrics.horizontalAdvance(text) + 12
-        badge = QRect(box.left() + 4, box.bottom() - metrics.height() - 8, min(width, THUMB - 8), metrics.height() + 4)
+        room, padding = box.width() - 8, 12
+        text = metrics.elidedText(describe(decision), Qt.TextElideMode.ElideRight, room - padding)
+        width = metrics.horizontalAdvance(text) + padding
+        badge = QRect(box.left() + 4, box.bottom() - metrics.height() - 8, min(width, room), metrics.height() + 4)
         fill, ink = BADGE_COLOURS[group_of(decision)]
         # An edge in the text's colour keeps the badge apart from a photo (or a background) of its own shade;
         # the user's say has a solid one.
