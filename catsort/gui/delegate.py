@@ -7,7 +7,7 @@ cost a few tens of MB of JPEG bytes plus the thumbnails on screen.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap, QPixmapCache
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
@@ -50,6 +50,7 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(rect, 6, 6)
         box = QRect(rect.left() + (rect.width() - THUMB) // 2, rect.top() + 4, THUMB, THUMB)
         pixmap = self._pixmap(prediction, painter.device().devicePixelRatioF())
+        target = box
         if pixmap is None:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
             painter.drawRect(box.adjusted(0, 0, -1, -1))
@@ -61,7 +62,7 @@ class PhotoDelegate(QStyledItemDelegate):
             target = QRect(0, 0, size.width(), size.height())
             target.moveCenter(box.center())
             painter.drawPixmap(target, pixmap)
-        self._badge(painter, box, decision)
+        self._badge(painter, box, target, decision)
         text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(text_role))
         name_rect = QRect(rect.left() + 2, box.bottom() + 6, rect.width() - 4, rect.bottom() - box.bottom() - 6)
@@ -84,9 +85,10 @@ class PhotoDelegate(QStyledItemDelegate):
         return pixmap
 
     @staticmethod
-    def _badge(painter: QPainter, box: QRect, decision) -> None:
-        """The verdict in the bottom-left corner of the thumbnail's box, not of the photo: a portrait photo a few
-        pixels wide would push it past its cell. Text wider than the box (a large font) is elided, never cut."""
+    def _badge(painter: QPainter, box: QRect, photo: QRect, decision) -> None:
+        """The verdict in the bottom-left corner of the ``photo`` drawn in the thumbnail's ``box``, moved only as far
+        as it takes to stay inside the box: a portrait photo a few pixels wide would otherwise push it past its
+        cell. Text wider than the box (a large font) is elided, never cut."""
         font = QFont(painter.font())
         font.setBold(True)
         font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
@@ -95,7 +97,11 @@ class PhotoDelegate(QStyledItemDelegate):
         room, padding = box.width() - 8, 12
         text = metrics.elidedText(describe(decision), Qt.TextElideMode.ElideRight, room - padding)
         width = metrics.horizontalAdvance(text) + padding
-        badge = QRect(box.left() + 4, box.bottom() - metrics.height() - 8, min(width, room), metrics.height() + 4)
+        badge = QRect(0, 0, min(width, room), metrics.height() + 4)
+        badge.moveBottomLeft(QPoint(photo.left() + 4, photo.bottom() - 4))
+        inside = box.adjusted(4, 4, -4, -4)
+        badge.moveLeft(max(inside.left(), min(badge.left(), inside.right() - badge.width() + 1)))
+        badge.moveTop(max(inside.top(), min(badge.top(), inside.bottom() - badge.height() + 1)))
         fill, ink = BADGE_COLOURS[group_of(decision)]
         # An edge in the text's colour keeps the badge apart from a photo (or a background) of its own shade;
         # the user's say has a solid one.
