@@ -265,7 +265,7 @@ def test_a_stopped_scan_says_so_until_the_next_scan(qtbot, window: MainWindow, t
     assert box.informativeText().startswith(f"The scan was stopped: the other {150 - n} photos were not looked at and stay where they are.")
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.apply()
-    assert dialog_log[0] == ("confirm", f"Move {n} photos: {n} to cats/; 0 stay where they are. [{150 - n} not scanned]")
+    assert dialog_log[0] == ("confirm", f"Move {n} photos: {n} to cats/. [{150 - n} not scanned]")
     assert window.stopped_banner.isVisible(), "still true after the sort: the rest were never looked at"
     assert window.stopped_label.text() == (f"The scan was stopped before the end: {150 - n} photos of this folder were not "
                                            "looked at. Scan again to sort them too.")
@@ -758,7 +758,7 @@ def test_the_about_scores_are_in_plain_words_with_the_cards_figures() -> None:
     assert len(scores) == 3
     jargon = r"cross-fitted|nested|bound|held-out|>=|\bfolds?\b|fine-tuned|batch norm|\(centre\)"
     assert re.findall(jargon, text) == []
-    assert (dialogs._percent(0.95), dialogs._percent(0.9975), dialogs._percent(0.946)) == ("95%", "99.7%", "94.6%")
+    assert (dialogs._percent(0.95), dialogs._percent(0.9975), dialogs._percent(0.946)) == ("95.0%", "99.75%", "94.6%")
 
 
 def test_the_window_fits_800_pixels_without_clipping_a_label(qtbot, window: MainWindow, tmp_path: Path) -> None:

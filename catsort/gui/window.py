@@ -949,7 +949,7 @@ def stopped_scan_text(looked: int, total: int, failed: bool, verb: dialogs.Verb,
     if total == 0 or looked == 0:
         return f"{how} before any photo was looked at: there is nothing to {verb.name.lower()} yet."
     return (f"{how}: only {looked:,} of {dialogs.plural(total, 'photo')} were looked at. {verb.name} acts on those alone; "
-            f"the other {rest:,} {'stays where it is' if rest == 1 else 'stay where they are'}.")
+            f"the other {dialogs.staying(rest)}.")
 
 
 def folder_name(folder: Path | None) -> str:
