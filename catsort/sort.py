@@ -118,8 +118,9 @@ def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options:
         if isinstance(exc, RunStopped):
             summary.stopped = str(exc)
         elif isinstance(exc, FolderVanished):
-            summary.stopped = (f"{exc}; stopped after {len(summary.records)} of {folder.total} files "
-                               f"(should it come back, catsort --undo {folder.root} takes back what was moved)")
+            done = summary.count("move") + summary.count("copy")
+            summary.stopped = f"{exc}; stopped after {len(summary.records)} of {folder.total} files" + (
+                f" (should it come back, catsort --undo {folder.root} takes back what was done)" if done else "")
         else:
             summary.stopped = _undoable_stop(f"{exc}; stopped", summary, folder)
     except KeyboardInterrupt:

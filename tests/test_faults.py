@@ -330,6 +330,7 @@ def test_a_folder_moved_away_mid_run_stops_the_run_in_one_line_and_undoes_where_
     assert code == EXIT_STOPPED
     line = one_line(text, "the folder is gone")
     assert line.startswith(f"catsort: {pics}: the folder is gone (deleted, moved, or its disk removed) since the run began; stopped after 2 of 24 files")
+    assert line.endswith(f"(should it come back, catsort --undo {pics} takes back what was done)")
     assert "vanished" not in text and "0 failed" in text, text
     monkeypatch.undo()
     code, text = cli(["--undo", str(moved_to)], capsys)
