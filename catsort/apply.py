@@ -18,6 +18,7 @@ from catsort.errors import FileOpError, FolderError
 from catsort.fileops import (
     Journal,
     JournalsSeen,
+    JournalState,
     RunStopped,
     check_folder,
     check_still_there,
@@ -191,8 +192,9 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
     with folder_lock(root):
         states, result.warnings = read_journals(root, trust_journals)
         settle_open(root, states, unmarked_ok=True)  # on the journals just read and checked: each is read once
-        # A run killed before its first move leaves a journal with nothing in it: nothing to undo there.
-        pending = [j for j in states if not j.undone and j.intents]
+        # A run killed before its first move leaves a journal with nothing (or only the creation of dogs/) in it:
+        # nothing to undo there, and --undo means the run before.
+        pending = [j for j in states if not j.undone and _transferred(j)]
         for state in reversed(pending if all_runs else pending[-1:]):
             done = undo(root, state)
             result.runs += 1
@@ -214,6 +216,11 @@ def last_undoable_run(root: Path) -> Path | None:
     """
     for path in reversed(journal_paths(root)):
         states, _ = read_journals(root, paths=[path])
-        if states and states[0].intents and not states[0].undone:
+        if states and _transferred(states[0]) and not states[0].undone:
             return path
     return None
+
+
+def _transferred(state: JournalState) -> bool:
+    """Whether a run journaled a move or a copy, and so has something ``--undo`` can take back."""
+    return any(intent.op != "mkdir" for intent in state.intents)

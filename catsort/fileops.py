@@ -547,6 +547,9 @@ class Journal:
         self._file = _LineFile(path)
         self._seq = 0
         self._touched = False
+        """A move or copy was journaled: from then on the journal is the run's, kept to settle and undo."""
+        self._made: list[Path] = []
+        """Output folders this run created: removed again, if still empty, when it ends having moved nothing."""
         self._length = 0
         """Bytes of whole lines written: after a failed write the file is cut back to this."""
         self.broken: RunStopped | None = None
@@ -599,7 +602,7 @@ class Journal:
                 pass  # a torn last line is cut off by every reader
             self.broken = RunStopped(f"{self.path.parent}: cannot write to the undo journal: {os_reason(exc)}")
             raise self.broken from None
-        self._touched |= "op" in record
+        self._touched |= record.get("op") in ("move", "copy")
         self._mac = mac
         self._length += len(line)
 
@@ -622,7 +625,7 @@ class Journal:
         """
         if not self._touched:
             self._file.close()
-            _discard(self.path)
+            self._leave_no_trace()
             return
         try:
             if self.broken is None:
@@ -640,15 +643,29 @@ class Journal:
         Never raises for a full or read-only disk (it is called while another error is on its way):
         returns False if the journal could not be marked ended, and the next run settles it.
         """
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:
+            pass  # the disk went away (a FUSE daemon killed): the error on its way says more than this one
         if not self._touched:
-            _discard(self.path)
+            self._leave_no_trace()
             return True
         try:
             settle(self.root, JournalState.read(self.root, self.path))
         except (OSError, RunStopped):
             return False
         return True
+
+    def _leave_no_trace(self) -> None:
+        """End a run that moved and copied nothing: no journal, and no empty cats/ or dogs/ it made on the way
+        (a run stopped between creating dogs/ and its first move), so that it changed nothing and --undo
+        still means the run before."""
+        for folder in reversed(self._made):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # something was put in it meanwhile: it stays
+        _discard(self.path)
 
     def transfer(self, src: Path, folder: Path, op: str, first_name: str | None = None) -> Path:
         """Move (``op="move"``) or copy ``src`` into ``folder`` under a free name; return where it went.
@@ -735,11 +752,14 @@ class Journal:
             return
         self.write({"seq": 0, "op": "mkdir", "src": "", "dst": self.rel(folder)}, sync=True)
         try:
-            folder.mkdir(exist_ok=True)
+            folder.mkdir()
+        except FileExistsError:
+            return  # made meanwhile by someone else: theirs, not this run's to remove
         except OSError as exc:
             if exc.errno in STOPPING:
                 raise RunStopped(f"{folder}: cannot create the folder: {os_reason(exc)}") from None
             raise FileOpError(f"cannot create {folder.name}/: {exc.strerror or exc}") from None
+        self._made.append(folder)
 
 
 def _starting_at(first: str, names: Iterator[str]) -> Iterator[str]:
@@ -993,6 +1013,8 @@ def _open_lock(root: Path) -> int:
     folder = root / JOURNAL_FOLDER
     try:
         folder.mkdir(exist_ok=True)
+    except FileNotFoundError:  # found when the run began, gone before it could lock it
+        raise FolderVanished(f"{root}: the folder is gone (deleted, moved, or its disk removed); nothing was changed") from None
     except OSError as exc:
         raise FolderError(f"{root}: cannot write in this folder: {os_reason(exc)}; catsort keeps its undo journal "
                           "there, so it changes nothing in a folder it cannot write") from None
