@@ -32,3 +32,8 @@ class FileOpError(CatsortError):
 class InterruptedBeforeMoving(KeyboardInterrupt):
     """Ctrl-C while the run was still settling, scanning or loading the model: this run moved nothing, so
     pointing at ``--undo`` would only offer to take back an earlier run the user wanted."""
+
+
+def interrupted_before_moving(root: object) -> str:
+    """The stop line of a run interrupted before its first move, wherever the interrupt arrived."""
+    return f"interrupted before any file was moved; nothing was changed in {root}"

@@ -24,12 +24,13 @@ def output_folder_line(root: Path) -> str | None:
     """One line if ``root`` is a folder's cats/ or dogs/, where catsort puts that folder's photos, else None:
     sorting it would make cats/cats/. Said for sure where :func:`made_by_catsort`, as a likelihood elsewhere
     (the user's own folder of cat photos may be named so)."""
-    label = next((label for label, name in OUTPUT_FOLDERS.items() if name == root.name), None)
+    # Folded as a case-insensitive disk (an exFAT stick, macOS) folds it: CATS/ there is cats/.
+    label, name = next(((label, name) for label, name in OUTPUT_FOLDERS.items() if name == root.name.casefold()), (None, None))
     if label is None or root.parent == root:
         return None
     if made_by_catsort(root):
-        return f"{root} is catsort's {root.name}/ folder, where the {label} photos of {root.parent} go: sort that folder instead."
-    return (f"{root} is named like catsort's {root.name}/ folder, where the {label} photos of {root.parent} would go: "
+        return f"{root} is catsort's {name}/ folder, where the {label} photos of {root.parent} go: sort that folder instead."
+    return (f"{root} is named like catsort's {name}/ folder, where the {label} photos of {root.parent} would go: "
             "sort that folder instead, or this one if it is a folder of your own.")
 
 

@@ -13,7 +13,7 @@ from itertools import chain, islice
 from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
-from catsort.errors import CatsortError, FolderError, FolderVanished, InterruptedBeforeMoving
+from catsort.errors import CatsortError, FolderError, FolderVanished, InterruptedBeforeMoving, interrupted_before_moving
 from catsort.fileops import RunStopped, check_folder, check_writable_places, write_problem
 from catsort.layout import made_by_catsort, output_folder_line
 from catsort.model import Classifier
@@ -66,7 +66,7 @@ def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progre
     try:
         summary, folder, items = _started(root, classifier, options)
     except KeyboardInterrupt:
-        raise InterruptedBeforeMoving(_interrupted_before_moving(root)) from None
+        raise InterruptedBeforeMoving(interrupted_before_moving(root)) from None
     return _carried_out(summary, folder, items, options, progress)
 
 
@@ -134,20 +134,17 @@ def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options:
         if options.dry_run:
             summary.stopped = f"interrupted after {done} of {folder.total} files; nothing was changed (dry run)"
         elif summary.journal is None:
-            summary.stopped = _interrupted_before_moving(folder.root)
+            summary.stopped = interrupted_before_moving(folder.root)
         else:
             summary.stopped = _undoable_stop("interrupted", summary, folder)
     return summary
 
 
-def _interrupted_before_moving(root: Path) -> str:
-    """The stop line of a run interrupted before its first move, wherever the interrupt arrived."""
-    return f"interrupted before any file was moved; nothing was changed in {root}"
-
-
 def _undoable_stop(what: str, summary: Summary, folder: FolderScan) -> str:
     """The stop line of a run that had begun handling files: how far it got, and how to take back what it moved."""
     done = f"{what} after {len(summary.records)} of {folder.total} files"
-    if not (summary.count("move") or summary.count("copy")):
+    # The journal, not the records: a photo moved an instant before the interrupt has no record yet, but the
+    # journal holding its move is kept (one that journaled no move or copy is removed when the run ends).
+    if not (summary.count("move") or summary.count("copy")) and not (summary.journal and summary.journal.exists()):
         return f"{done}; no photo was moved or copied, nothing was changed in {folder.root}"
     return f"{done}; every file is at its old or its new place. Undo what was done with: catsort --undo {folder.root}"
