@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
-from catsort.errors import CatsortError, InterruptedBeforeMoving
+from catsort.errors import CatsortError, InterruptedBeforeMoving, interrupted_before_moving
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -217,10 +217,14 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CLOSED_PIPE
     except KeyboardInterrupt as exc:
         _ignore_further_interrupts()
-        print(file=sys.stderr)  # past the ^C the terminal echoed
-        _say(f"catsort: {exc}" if isinstance(exc, InterruptedBeforeMoving) else
-             f"catsort: interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}",
-             sys.stderr)
+        _past_the_echoed_ctrl_c()
+        if isinstance(exc, InterruptedBeforeMoving):
+            line = str(exc)
+        elif args.undo:
+            line = f"interrupted; every file is at its old or its new place: catsort --undo {args.path} again finishes putting them back"
+        else:
+            line = f"interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}"
+        _say(f"catsort: {line}", sys.stderr)
         return EXIT_INTERRUPTED
 
 
@@ -279,6 +283,12 @@ def _stop_like_ctrl_c() -> dict[int, object]:
     return callers
 
 
+def _past_the_echoed_ctrl_c() -> None:
+    """A new line on a terminal, after the ^C it echoed; not in a log, where the stop stays one line."""
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
 def _ignore_further_interrupts() -> None:
     """An impatient second Ctrl-C (or SIGTERM) while the first one's report prints: the work has stopped, so let it finish saying so."""
     if _in_main_thread():
@@ -330,17 +340,20 @@ def _print_undo(result: UndoSummary, stopped: bool) -> None:
 
 
 def _sort(args: argparse.Namespace) -> int:
-    from catsort.classify import BackgroundClassifier
-    from catsort.model import ModelCard, resolve_card_path
+    try:  # Ctrl-C (or SIGTERM) while the app loads: before sort_folder, which says the same from then on
+        from catsort.classify import BackgroundClassifier
+        from catsort.model import ModelCard, resolve_card_path
 
-    card = ModelCard.load(resolve_card_path(args.model))
-    # Loads while the rest of the app imports, the folder is scanned and the first photos decode; one
-    # onnxruntime thread, because each classify worker runs the model on its own batch (see catsort.classify).
-    classifier = BackgroundClassifier(card, threads=1)
-    import json
+        card = ModelCard.load(resolve_card_path(args.model))
+        # Loads while the rest of the app imports, the folder is scanned and the first photos decode; one
+        # onnxruntime thread, because each classify worker runs the model on its own batch (see catsort.classify).
+        classifier = BackgroundClassifier(card, threads=1)
+        import json
 
-    from catsort.report import summary_object, write_report
-    from catsort.sort import SortOptions, sort_folder
+        from catsort.report import summary_object, write_report
+        from catsort.sort import SortOptions, sort_folder
+    except KeyboardInterrupt:
+        raise InterruptedBeforeMoving(interrupted_before_moving(args.path.resolve())) from None
 
     options = SortOptions(args.recursive, args.copy, args.dry_run, args.threshold, args.jobs, args.trust_journals)
     human = sys.stderr if args.json else sys.stdout
@@ -363,11 +376,11 @@ def _sort(args: argparse.Namespace) -> int:
 
     try:
         summary = sort_folder(args.path, classifier, options, progress)
+        # The sort is over: a signal now would only lose its summary and its report, half written.
+        _ignore_further_interrupts()
     finally:
         if bar is not None:
             bar.close()
-    if summary.interrupted:
-        _ignore_further_interrupts()
     report_problem = None
     if args.report:
         try:
@@ -380,7 +393,7 @@ def _sort(args: argparse.Namespace) -> int:
         _say(f"catsort: {report_problem}", sys.stderr)
     if summary.stopped:
         if summary.interrupted:
-            print(file=sys.stderr)  # past the ^C the terminal echoed
+            _past_the_echoed_ctrl_c()
         _say(f"catsort: {summary.stopped}", sys.stderr)
         return EXIT_INTERRUPTED if summary.interrupted else EXIT_STOPPED
     if summary.failed or report_problem:
