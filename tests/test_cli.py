@@ -376,6 +376,70 @@ def test_ctrl_c_after_photos_were_looked_at_but_none_moved_points_at_no_undo(tmp
     assert "--undo" not in out + err and tree_hashes(tmp_path / "pics") == before
 
 
+def test_ctrl_c_while_the_app_loads_says_nothing_was_changed_not_undo(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """Before sort_folder (the card loading, the imports): --undo would take back the previous run."""
+    import catsort.model
+
+    pics = tmp_path / "pics"
+    make_album(pics)
+    assert run(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    sorted_tree = tree_hashes(pics)
+
+    def load(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(catsort.model.ModelCard, "load", load)
+    code, out, err = run(["--headless", str(pics), "--model", str(colour_model)], capsys)
+    assert code == 130 and err == f"catsort: interrupted before any file was moved; nothing was changed in {pics.resolve()}\n"
+    assert tree_hashes(pics) == sorted_tree
+
+
+def test_a_photo_moved_an_instant_before_the_interrupt_is_offered_to_undo(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """The interrupt lands after the first move, before its record: no record says so, but its journal does."""
+    from catsort.fileops import Journal
+
+    before = make_album(tmp_path / "pics", cats=2, dogs=0, others=0)
+    real_note = Journal._note
+
+    def note_then_interrupt(self, record: dict) -> None:
+        real_note(self, record)
+        if record.get("done"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Journal, "_note", note_then_interrupt)
+    code, out, err = run(["--headless", str(tmp_path / "pics"), "--model", str(colour_model)], capsys)
+    assert code == 130 and (tmp_path / "pics" / "cats").exists()
+    assert "interrupted after 0 of 2 files; every file is at its old or its new place. Undo what was done with: catsort --undo" in err
+    monkeypatch.undo()
+    assert run(["--undo", str(tmp_path / "pics")], capsys)[0] == 0 and tree_hashes(tmp_path / "pics") == before
+
+
+def test_a_run_stopped_after_making_cats_but_before_moving_leaves_no_trace(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """The empty cats/ it made goes again with its journal: it changed nothing, and --undo still means the run before."""
+    from catsort.fileops import Journal
+
+    pics = tmp_path / "pics"
+    make_album(pics, cats=0, dogs=2, others=0)
+    assert run(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    sorted_tree = tree_hashes(pics)
+    make_album(tmp_path / "more", cats=1, dogs=0, others=0)
+    (tmp_path / "more" / "red_0.jpg").rename(pics / "red_0.jpg")
+    real_write = Journal.write
+
+    def write_but_not_the_move(self, record: dict, sync: bool) -> None:
+        if record.get("op") == "move":
+            raise KeyboardInterrupt
+        real_write(self, record, sync)
+
+    monkeypatch.setattr(Journal, "write", write_but_not_the_move)
+    code, out, err = run(["--headless", str(pics), "--model", str(colour_model)], capsys)
+    assert code == 130 and "no photo was moved or copied, nothing was changed" in err
+    assert not (pics / "cats").exists() and len(list((pics / ".catsort" / "runs").iterdir())) == 1
+    monkeypatch.undo()
+    assert run(["--undo", str(pics)], capsys)[0] == 0
+    assert tree_hashes(pics) == {**{k.removeprefix("dogs/"): v for k, v in sorted_tree.items()}, "red_0.jpg": tree_hashes(pics)["red_0.jpg"]}
+
+
 def test_a_second_ctrl_c_while_the_first_is_reported_is_ignored(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
     import signal
 

@@ -386,3 +386,20 @@ def test_a_copy_that_fills_the_disk_leaves_no_temporary_file(tmp_path: Path, mon
     assert journal.abort() is True
     assert sorted(p.name for p in (tmp_path / "cats").iterdir()) == ["red_0.jpg"]
     assert undo_runs(tmp_path).problems == [] and tree_hashes(tmp_path) == before
+
+
+def test_a_folder_gone_before_its_lock_is_taken_says_so(tmp_path: Path) -> None:
+    from catsort.errors import FolderVanished
+
+    with pytest.raises(FolderVanished, match="the folder is gone"), folder_lock(tmp_path / "gone"):
+        pass
+
+
+@pytest.mark.parametrize("name", ["cats", "CATS", "Dogs"])
+def test_a_sorted_folders_output_folder_is_known_whatever_its_case(tmp_path: Path, name: str) -> None:
+    """exFAT sticks and macOS disks fold case: CATS/ there is the cats/ catsort writes."""
+    from catsort.layout import output_folder_line
+
+    (tmp_path / ".catsort").mkdir()
+    line = output_folder_line(tmp_path / name)
+    assert line is not None and line.startswith(f"{tmp_path / name} is catsort's {name.lower()}/ folder")
