@@ -499,7 +499,7 @@ def _declaring(jpeg: bytes, width: int, height: int) -> bytes:
     return jpeg[:at] + struct.pack(">HH", height, width) + jpeg[at + 4:]
 
 
-@pytest.mark.parametrize("width, height", [(65_000, 65_000), (4_000, 3_000)])
+@pytest.mark.parametrize("width, height", [(65_000, 65_000), (4_000, 3_000), (1_500, 1_000)])
 def test_a_jpeg_too_small_for_the_size_it_declares_is_corrupt_not_a_grey_photo(tmp_path: Path, width: int, height: int) -> None:
     """A 64 x 64 picture's few hundred bytes under a header declaring 4.2 gigapixels (or 12 MP): the
     decoder would fill the rest with grey and no error; it is reported corrupt instead."""
