@@ -1,8 +1,8 @@
 """Find the photo files a run should look at, and only those.
 
-Never our own output (``cats/``, ``dogs/`` at the top), never hidden files or folders (that
-includes the ``.catsort`` journal), never through a symlink: a link is left alone, not followed
-out of the tree and not moved as if it were a photo.
+Never our own output (``cats/``, ``dogs/`` at the top, and in a sub-folder that was sorted on its
+own), never hidden files or folders (that includes the ``.catsort`` journal), never through a
+symlink: a link is left alone, not followed out of the tree and not moved as if it were a photo.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catsort.images import is_image_name
-from catsort.layout import OUTPUT_FOLDERS
+from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class Unreadable:
 
 def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
     """Yield image paths under ``root`` in a stable order (by name), or :class:`Unreadable` entries."""
-    skip_at_top = set(OUTPUT_FOLDERS.values())
+    outputs = set(OUTPUT_FOLDERS.values())
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -36,13 +36,16 @@ def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
         except OSError as exc:
             yield Unreadable(folder, f"cannot read folder: {exc.strerror or exc}")
             continue
+        # Its own cats/ and dogs/ are skipped at the top, and in a sub-folder sorted on its own (a .catsort/
+        # beside them): swept into the top's, they would be missing from that sub-folder's undo.
+        sorted_here = folder == root or any(e.name == JOURNAL_FOLDER for e in entries)
         subfolders = []
         for entry in entries:
             if entry.name.startswith(".") or entry.is_symlink():
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if recursive and not (folder == root and entry.name in skip_at_top):
+                    if recursive and not (sorted_here and entry.name in outputs):
                         subfolders.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=False) and is_image_name(Path(entry.name)):
                     yield Path(entry.path)

@@ -257,6 +257,20 @@ def test_sorting_a_sorted_folders_cats_is_refused_in_one_line(tmp_path: Path, co
     assert (tmp_path / "mine" / "dogs" / "cats" / "red_0.jpg").exists()
 
 
+def test_a_recursive_run_leaves_a_sorted_sub_folders_cats_and_dogs_alone(tmp_path: Path, colour_model: Path, capsys) -> None:
+    """2019/ was sorted on its own: -r on its parent must not sweep 2019/cats into the parent's cats/, which
+    would leave 2019's undo with photos missing."""
+    pics = tmp_path / "pics"
+    before = make_album(pics / "2019")
+    assert run(["--headless", str(pics / "2019"), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    sorted_sub = tree_hashes(pics / "2019")
+    code, out, err = run(["--headless", "-r", str(pics), "--model", str(colour_model)], capsys)
+    assert code == 0 and "3 photos in" in out, out  # the three "other" photos 2019's run kept in place
+    assert {k: v for k, v in tree_hashes(pics / "2019").items() if "/" in k} == {k: v for k, v in sorted_sub.items() if "/" in k}
+    assert run(["--undo", str(pics)], capsys)[0] == 0
+    assert run(["--undo", str(pics / "2019")], capsys)[0] == 0 and tree_hashes(pics / "2019") == before
+
+
 def test_quiet_and_verbose_together_are_refused(tmp_path: Path, colour_model: Path, capsys) -> None:
     before = make_album(tmp_path / "pics")
     with pytest.raises(SystemExit) as exc:
