@@ -244,7 +244,12 @@ def check_still_there(root: Path, identity: FolderIdentity) -> None:
     except OSError:
         now = None
     if now != identity:
-        raise FolderVanished(f"{root}: the folder is gone (deleted, moved, or its disk removed) since the run began")
+        raise FolderVanished(f"{_gone_line(root)} since the run began")
+
+
+def _gone_line(root: Path) -> str:
+    """The one wording of a folder that is no longer there, wherever that is found."""
+    return f"{root}: the folder is gone (deleted, moved, or its disk removed)"
 
 
 def write_problem(root: Path) -> str | None:
@@ -1014,7 +1019,7 @@ def _open_lock(root: Path) -> int:
     try:
         folder.mkdir(exist_ok=True)
     except FileNotFoundError:  # found when the run began, gone before it could lock it
-        raise FolderVanished(f"{root}: the folder is gone (deleted, moved, or its disk removed); nothing was changed") from None
+        raise FolderVanished(f"{_gone_line(root)}; nothing was changed") from None
     except OSError as exc:
         raise FolderError(f"{root}: cannot write in this folder: {os_reason(exc)}; catsort keeps its undo journal "
                           "there, so it changes nothing in a folder it cannot write") from None
