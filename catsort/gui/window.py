@@ -808,8 +808,7 @@ class MainWindow(QMainWindow):
         (Space previews, C/D/O override; not the button the job left focused, nor the slider, which arrows would move)."""
         if self._folder_gone:
             self.photos.clear()
-            self._undoable, self._cannot_write = False, None
-            self._show_stopped(None)
+            self._undoable, self._cannot_write, self._unscanned = False, None, None
         self._refresh_banner()
         self._set_state("review" if self.photos.rowCount() else "empty")
         if self.photos.rowCount():
@@ -824,7 +823,8 @@ class MainWindow(QMainWindow):
         """The banner's lines for what holds now: the folder cannot be written, the scan stopped (with Scan again)."""
         lines = []
         if self._cannot_write:
-            lines.append(self._cannot_write.removeprefix(f"{self.folder}: ").capitalize() + ".")
+            reason = self._cannot_write.removeprefix(f"{self.folder}: ")  # the folder's path is shown above
+            lines.append(reason[:1].upper() + reason[1:] + ".")
         if self._unscanned is not None:
             lines.append(stopped_scan_text(self._looked, self._scan_total, self._job_failed,
                                            dialogs.verb(self.copy_radio.isChecked()), self._sorted_since_scan))
