@@ -40,8 +40,11 @@ JPEG_MAX_PIXELS_PER_BYTE = 640
 8 x 8 block of every channel (at most 512 pixels a byte, for grey, progressive; a flat photo saved optimised
 measures 256, in colour 170; the data set's 34,895 JPEGs at most 27). A file declaring more lost its data,
 or never had it: the decoder would not say so, but fill the picture's missing part with grey, to be
-classified and thumbnailed as if it were a photo. (Arithmetic-coded JPEGs, which could hold more, Pillow
-cannot decode at all.)"""
+classified and thumbnailed as if it were a photo. Arithmetic-coded JPEGs are not held to it: a flat one
+spends less than a bit a block (a grey 12 MP picture takes 125 bytes), and Pillow decodes them."""
+
+_ARITHMETIC_FRAMES = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+"""The start-of-frame markers (SOF9-11, SOF13-15) of arithmetic-coded JPEG."""
 
 SHRINK_ABOVE = 50_000_000
 """Images decoding to more pixels than this (few photos are: 61 and 102 MP camera TIFFs; no training photo)
@@ -145,9 +148,28 @@ def _decode(path: Path, min_side: int, file_bytes: int) -> Image.Image:
 
 
 def _check_jpeg_holds_its_size(img: Image.Image, file_bytes: int) -> None:
-    """Refuse, as corrupt, a JPEG too small for the size it declares (:data:`JPEG_MAX_PIXELS_PER_BYTE`)."""
-    if img.width * img.height > JPEG_MAX_PIXELS_PER_BYTE * file_bytes:
+    """Refuse, as corrupt, a Huffman-coded JPEG too small for the size it declares (:data:`JPEG_MAX_PIXELS_PER_BYTE`)."""
+    if img.width * img.height > JPEG_MAX_PIXELS_PER_BYTE * file_bytes and _frame_marker(img) not in _ARITHMETIC_FRAMES:
         raise ImageError(f"corrupt image: it declares {img.width} x {img.height} pixels but holds only {file_bytes:,} bytes")
+
+
+def _frame_marker(img: Image.Image) -> int | None:
+    """The second byte of a JPEG's start-of-frame marker (0xC0 baseline, 0xC2 progressive, ...), or None if the
+    segments before it cannot be walked. Pillow reads the marker but keeps only whether it is progressive;
+    this is asked only of the rare file the pixels-per-byte rule would refuse."""
+    fp = img.fp
+    if fp is None:
+        return None
+    at = fp.tell()
+    try:
+        fp.seek(2)  # past the start-of-image marker
+        while (head := fp.read(4)) and len(head) == 4 and head[0] == 0xFF:
+            if 0xC0 <= head[1] <= 0xCF and head[1] not in (0xC4, 0xC8, 0xCC):  # DHT, JPG and DAC are no frames
+                return head[1]
+            fp.seek(int.from_bytes(head[2:], "big") - 2, 1)
+        return None
+    finally:
+        fp.seek(at)
 
 
 def _check_size(img: Image.Image) -> None:

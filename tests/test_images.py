@@ -13,7 +13,7 @@ from conftest import BLUE, GREEN, RED, photo, shared
 from PIL import Image, ImageOps
 
 from catsort import images
-from catsort.images import ImageError, View, is_image_name, load_image, load_views, open_image, to_model_input
+from catsort.images import JPEG_MAX_PIXELS_PER_BYTE, ImageError, View, is_image_name, load_image, load_views, open_image, to_model_input
 
 SIZE = 32
 
@@ -516,3 +516,12 @@ def test_the_flattest_jpeg_a_camera_could_save_is_not_taken_for_corrupt(tmp_path
     """One flat colour over 12 MP, saved optimised and progressive: the most pixels per byte a real JPEG has."""
     Image.new(mode, (4000, 3000), 128 if mode == "L" else RED).save(tmp_path / "flat.jpg", optimize=True, progressive=True)
     assert open_image(tmp_path / "flat.jpg", 240).size == (500, 375)
+
+
+def test_a_flat_arithmetic_coded_jpeg_is_a_photo_not_too_small_for_its_size() -> None:
+    """A grey 12 MP picture in 125 bytes (``jpegtran -arithmetic`` of a Pillow JPEG): arithmetic coding spends
+    less than a bit on a flat block, so the pixels-per-byte rule, which holds for Huffman coding, does not apply."""
+    path = Path(__file__).parent / "data" / "flat_grey_4000x3000_arithmetic.jpg"
+    assert path.stat().st_size * JPEG_MAX_PIXELS_PER_BYTE < 4000 * 3000
+    img = open_image(path, 240)
+    assert img.size == (500, 375) and np.asarray(img).std() == 0
