@@ -214,7 +214,8 @@ def test_a_run_killed_mid_move_is_settled_before_the_review_lists_the_folder(qtb
     scan(qtbot, window, pics)
     assert not src.exists() and dst.exists()
     assert sorted(d.path.name for d in window.photos.decisions()) == ["blue_0.jpg", "green_0.jpg", "red_1.jpg"]
-    assert "an interrupted sort was settled first" in window.status.currentMessage()
+    assert "an interrupted sort was settled first: each photo is at its old or its new place, and Undo takes back what it did" \
+        in window.status.currentMessage()
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.apply()
     assert dialog_log[-1] == ("summary", "2 False"), "red_1 and blue_0 moved; red_0 is not a third, vanished, record"

@@ -961,7 +961,8 @@ def _settled_note(runs: int, warnings: list[str]) -> str:
     note = ""
     if runs:
         what = "an interrupted sort was" if runs == 1 else f"{runs} interrupted sorts were"
-        note = f" · {what} settled first: each photo is at its old or its new place, and Undo puts them back"
+        # Not "puts them back": the run may have copied, and Undo then removes its copies.
+        note = f" · {what} settled first: each photo is at its old or its new place, and Undo takes back what {'it' if runs == 1 else 'they'} did"
     return note + "".join(f" · {w}" for w in warnings)
 
 
