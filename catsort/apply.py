@@ -31,6 +31,7 @@ from catsort.fileops import (
     settle_interrupted,
     settle_open,
     undo,
+    write_problem,
 )
 from catsort.plan import Decision
 
@@ -189,12 +190,14 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
     result = UndoSummary()
     if not journal_paths(root):
         return result  # nothing to undo: said so even where nothing could be written (a read-only folder)
+    if write_problem(root):  # the lock cannot be taken here: refuse only if there is a run to undo
+        states, result.warnings = read_journals(root, trust_journals)
+        if not _pending(states):
+            return result
     with folder_lock(root):
         states, result.warnings = read_journals(root, trust_journals)
         settle_open(root, states, unmarked_ok=True)  # on the journals just read and checked: each is read once
-        # A run killed before its first move leaves a journal with nothing (or only the creation of dogs/) in it:
-        # nothing to undo there, and --undo means the run before.
-        pending = [j for j in states if not j.undone and _transferred(j)]
+        pending = _pending(states)
         for state in reversed(pending if all_runs else pending[-1:]):
             done = undo(root, state)
             result.runs += 1
@@ -219,6 +222,12 @@ def last_undoable_run(root: Path) -> Path | None:
         if states and _transferred(states[0]) and not states[0].undone:
             return path
     return None
+
+
+def _pending(states: list[JournalState]) -> list[JournalState]:
+    """The runs ``--undo`` can still take back, oldest first. A run killed before its first move leaves a journal
+    with nothing (or only the creation of dogs/) in it: nothing to undo there, and --undo means the run before."""
+    return [j for j in states if not j.undone and _transferred(j)]
 
 
 def _transferred(state: JournalState) -> bool:

@@ -268,6 +268,8 @@ def test_read_only_folder_is_refused_and_undo_too(tmp_path: Path, mounts, colour
     assert tree_hashes(pics) == sorted_tree
     remount(pics, "rw")
     assert cli(["--undo", str(pics)], capsys)[0] == EXIT_OK and tree_hashes(pics) == before
+    remount(pics, "ro")  # sorted once and undone since: nothing is left to undo, which is no lock's problem
+    assert cli(["--undo", str(pics)], capsys) == (EXIT_OK, f"catsort: nothing to undo in {pics}\n")
 
 
 def test_read_only_cats_stops_the_run(tmp_path: Path, mounts, colour_model: Path, capsys) -> None:
