@@ -20,6 +20,7 @@ from catsort.fileops import (
     JournalsSeen,
     JournalState,
     RunStopped,
+    UndoResult,
     check_folder,
     check_still_there,
     folder_identity,
@@ -184,6 +185,14 @@ class UndoStopped(RunStopped):
         self.summary = summary
 
 
+class UndoInterrupted(KeyboardInterrupt):
+    """Ctrl-C part way through an undo: ``summary`` is what it did before; running it again finishes."""
+
+    def __init__(self, summary: UndoSummary) -> None:
+        super().__init__()
+        self.summary = summary
+
+
 def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) -> UndoSummary:
     """Undo the newest run not yet undone (or all of them), newest first. Harmless to repeat."""
     root = check_folder(root)
@@ -194,21 +203,32 @@ def undo_runs(root: Path, all_runs: bool = False, trust_journals: bool = False) 
         states, result.warnings = read_journals(root, trust_journals)
         if not _pending(states):
             return result
-    with folder_lock(root):
-        states, result.warnings = read_journals(root, trust_journals)
-        settle_open(root, states, unmarked_ok=True)  # on the journals just read and checked: each is read once
-        pending = _pending(states)
-        for state in reversed(pending if all_runs else pending[-1:]):
-            done = undo(root, state)
-            result.runs += 1
+    try:
+        with folder_lock(root):
+            _undo_pending(root, all_runs, trust_journals, result)
+    except KeyboardInterrupt:
+        raise UndoInterrupted(result) from None
+    return result
+
+
+def _undo_pending(root: Path, all_runs: bool, trust_journals: bool, result: UndoSummary) -> None:
+    """The undo itself, under the folder's lock, counted into ``result`` file by file."""
+    states, result.warnings = read_journals(root, trust_journals)
+    settle_open(root, states, unmarked_ok=True)  # on the journals just read and checked: each is read once
+    pending = _pending(states)
+    for state in reversed(pending if all_runs else pending[-1:]):
+        result.runs += 1
+        done = UndoResult()
+        try:
+            undo(root, state, done)
+        finally:
             result.restored += done.restored
             result.removed_copies += done.removed_copies
             result.problems += done.problems
-            if done.stopped:
-                copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
-                raise UndoStopped(f"{done.stopped}; undo stopped after restoring {result.restored} file(s){copies}, "
-                                  f"each at one place: make room and run catsort --undo again", result)
-    return result
+        if done.stopped:
+            copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
+            raise UndoStopped(f"{done.stopped}; undo stopped after restoring {result.restored} file(s){copies}, "
+                              f"each at one place: make room and run catsort --undo again", result)
 
 
 def last_undoable_run(root: Path) -> Path | None:

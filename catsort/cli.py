@@ -221,6 +221,10 @@ def _run(args: argparse.Namespace) -> int:
         if isinstance(exc, InterruptedBeforeMoving):
             line = str(exc)
         elif args.undo:
+            from catsort.apply import UndoInterrupted  # imported: the undo was running
+
+            if isinstance(exc, UndoInterrupted):
+                _print_undo(exc.summary, stopped=True)
             line = f"interrupted; every file is at its old or its new place: catsort --undo {args.path} again finishes putting them back"
         else:
             line = f"interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}"

@@ -891,9 +891,12 @@ def _make_parent_again(root: Path, rel: str) -> None:
             raise OSError(errno.ELOOP, "a folder on the way is a symbolic link", str(here))
 
 
-def undo(root: Path, state: JournalState) -> UndoResult:
-    """Put every file of one run back where it was, newest operation first."""
-    result = UndoResult()
+def undo(root: Path, state: JournalState, result: UndoResult | None = None) -> UndoResult:
+    """Put every file of one run back where it was, newest operation first.
+
+    Counted into ``result`` as it goes, when the caller passes one: what an undo did before Ctrl-C is then still known.
+    """
+    result = UndoResult() if result is None else result
     to_retry = False
     """A file that could not be restored now but may be later; replaced or missing files never come back."""
     for intent in reversed(state.intents):

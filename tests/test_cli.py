@@ -576,3 +576,31 @@ def test_a_stdout_that_cannot_be_written_gets_one_line_not_a_traceback(tmp_path:
     else:
         assert done.returncode == 0 and done.stderr == ""
     assert len(list((pics / "cats").iterdir())) == 3, "the sort itself is done either way"
+
+
+def test_ctrl_c_part_way_through_an_undo_says_how_many_came_back(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """The count of an interrupted undo, as a full disk's stop gives it; the next --undo brings back the rest."""
+    import catsort.fileops
+
+    pics = tmp_path / "pics"
+    before = make_album(pics, cats=3, dogs=2, others=1)
+    assert run(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == 0
+    real, calls = catsort.fileops._restore, [0]
+
+    def restore(src: Path, dst: Path) -> Path:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    monkeypatch.setattr(catsort.fileops, "_restore", restore)
+    code, _, err = run(["--undo", str(pics)], capsys)
+    assert code == 130
+    assert err.splitlines() == [
+        "Stopped undoing 1 run(s): restored 2 files.",
+        f"catsort: interrupted; every file is at its old or its new place: catsort --undo {pics} again finishes putting them back",
+    ]
+    monkeypatch.setattr(catsort.fileops, "_restore", real)
+    code, _, err = run(["--undo", str(pics)], capsys)
+    assert (code, err) == (0, "Undid 1 run(s): restored 3 files.\n")
+    assert tree_hashes(pics) == before
