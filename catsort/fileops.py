@@ -1060,6 +1060,27 @@ def _tidy(root: Path) -> None:
         pass  # a journal appeared, or the folder is busy: it stays, which is harmless
 
 
+def _busy_line(root: Path) -> str:
+    return f"{root}: another catsort is working on this folder"
+
+
+def check_not_busy(root: Path) -> None:
+    """Refuse, as a run would, a folder another catsort is sorting, without taking its lock: a dry run must also
+    work where nothing can be written, and read while another run moves the photos it would report each one vanished."""
+    try:
+        import fcntl
+
+        fd = os.open(root / JOURNAL_FOLDER / "lock", os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except (ImportError, OSError):
+        return  # no lock file (no run is inside), or no advisory locks (Windows)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        raise FolderBusyError(_busy_line(root)) from None
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def folder_lock(root: Path) -> Iterator[None]:
     """One catsort at a time per folder; the OS drops the lock if the process dies.
@@ -1079,12 +1100,12 @@ def folder_lock(root: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise FolderBusyError(f"{root}: another catsort is working on this folder") from None
+            raise FolderBusyError(_busy_line(root)) from None
         if _still_the_lock_file(root, fd):
             break
         os.close(fd)  # the run before tidied it away while this one waited: lock the folder's new one
     else:
-        raise FolderBusyError(f"{root}: another catsort is working on this folder")
+        raise FolderBusyError(_busy_line(root))
     try:
         yield
     finally:

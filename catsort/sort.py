@@ -14,7 +14,7 @@ from pathlib import Path
 
 from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
 from catsort.errors import CatsortError, FolderError, FolderVanished, InterruptedBeforeMoving, interrupted_before_moving
-from catsort.fileops import RunStopped, check_folder, check_writable_places, write_problem
+from catsort.fileops import RunStopped, check_folder, check_not_busy, check_writable_places, write_problem
 from catsort.layout import made_by_catsort, output_folder_line
 from catsort.model import Classifier
 from catsort.plan import Planner
@@ -78,6 +78,8 @@ def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[
     if line and made_by_catsort(root):  # the window asks when nothing says so; a terminal cannot
         raise FolderError(line)
     check_writable_places(root)  # a dry run says what the real run would: a linked cats/ is refused
+    if options.dry_run:
+        check_not_busy(root)  # a real run takes the lock and is refused the same way
     # An interrupted run is settled before the scan, so the scan sees where its files ended up.
     settled, warnings, seen = (0, [], None) if options.dry_run else settle_earlier_runs(root, options.trust_journals)
     folder = scan_folder(root, options.recursive)

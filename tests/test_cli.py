@@ -604,3 +604,18 @@ def test_ctrl_c_part_way_through_an_undo_says_how_many_came_back(tmp_path: Path,
     code, _, err = run(["--undo", str(pics)], capsys)
     assert (code, err) == (0, "Undid 1 run(s): restored 3 files.\n")
     assert tree_hashes(pics) == before
+
+
+def test_a_dry_run_while_another_run_sorts_the_folder_is_refused_as_a_real_run_is(tmp_path: Path, colour_model: Path, capsys) -> None:
+    """Taking no lock (it must work on a read-only folder), it would report every photo the other run moves as vanished."""
+    from catsort.fileops import folder_lock
+
+    pics = tmp_path / "pics"
+    before = make_album(pics, cats=2, dogs=1, others=1)
+    with folder_lock(pics.resolve()):  # another catsort, mid-run
+        for flags in ([], ["--dry-run"]):
+            code, out, err = run(["--headless", str(pics), "--model", str(colour_model), *flags], capsys)
+            assert (code, out, err) == (2, "", f"catsort: {pics.resolve()}: another catsort is working on this folder\n")
+    code, out, _ = run(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)
+    assert code == 0 and "2 would be moved to cats/" in out
+    assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
