@@ -111,7 +111,7 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
     :class:`~catsort.fileops.RunStopped`: one line saying where, why, how many files were done and
     how to undo them. Before the first file it is a refusal: nothing was touched.
     """
-    done = 0
+    done, identity = 0, None
     try:
         with folder_lock(root):
             count, warnings = settle_interrupted(root, trust_journals, settled)
@@ -135,6 +135,7 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
                 raise
             except RunStopped as exc:
                 ended = journal.abort()
+                check_still_there(root, identity)  # a disk unplugged (or its FUSE daemon killed) fails the journal first
                 raise RunStopped(_stopped_line(root, exc, done, copy, ended)) from None
             except BaseException:
                 journal.abort()
@@ -144,6 +145,8 @@ def apply_plan(root: Path, decisions: Iterable[Decision], copy: bool = False, ca
             except RunStopped as exc:
                 raise RunStopped(_stopped_line(root, exc, done, copy, False)) from None
     except OSError as exc:
+        if identity is not None:
+            check_still_there(root, identity)
         raise FolderError(f"{root}: cannot write the undo journal there: {os_reason(exc)}") from None
 
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -404,6 +405,43 @@ def test_exfat_stick_sorts_and_undoes_after_being_plugged_in_again(exfat, colour
     code, text = cli(["--undo", str(pics)], capsys)
     assert code == EXIT_OK, text
     assert "problem" not in text and tree_hashes(pics) == before and leftovers(pics) == []
+
+
+def test_a_stick_whose_fuse_driver_dies_mid_run_is_said_gone_and_undoes_once_plugged_again(
+        exfat, colour_model: Path, capsys, monkeypatch) -> None:
+    """The driver killed after two photos moved: every call then fails with "transport endpoint is not
+    connected", the journal's first. Said as the folder gone, not as a journal that cannot be written."""
+    stick, replug = exfat
+    pics = stick / "DCIM"
+    before = album(pics, cats=6, dogs=6, size=(160, 120))
+    real_carry_out, done = apply._carry_out, []
+
+    def carry_out_then_kill_the_driver(root: Path, journal, d) -> Record:
+        done.append(real_carry_out(root, journal, d))
+        if len(done) == 2:
+            assert sh("pkill", "-9", "-f", f"mount.exfat-fuse .* {stick}$").returncode == 0
+            while _connected(stick):  # the kernel has noticed
+                time.sleep(0.01)
+        return done[-1]
+
+    monkeypatch.setattr(apply, "_carry_out", carry_out_then_kill_the_driver)
+    code, text = cli(["--headless", str(pics), "--model", str(colour_model), "--jobs", "1"], capsys)
+    assert code == EXIT_STOPPED, text
+    assert one_line(text, "catsort:") == (f"catsort: {pics}: the folder is gone (deleted, moved, or its disk removed) since the run "
+                                          f"began; stopped after 2 of 12 files (should it come back, catsort --undo {pics} takes back what was done)")
+    monkeypatch.undo()
+    replug()
+    code, text = cli(["--undo", str(pics)], capsys)
+    assert code == EXIT_OK, text
+    assert tree_hashes(pics) == before and leftovers(pics) == []
+
+
+def _connected(mount: Path) -> bool:
+    try:
+        os.stat(mount)
+        return True
+    except OSError:
+        return False
 
 
 # --- very long paths ---------------------------------------------------------------------------
