@@ -7,7 +7,8 @@ it, so memory stays flat and the first files move while the rest still decode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -64,15 +65,19 @@ Progress = Callable[[int, int, Record], None]
 
 def sort_folder(root: Path, classifier: Classifier, options: SortOptions, progress: Progress | None = None) -> Summary:
     try:
-        summary, folder, items = _started(root, classifier, options)
+        summary, folder, items, predictions = _started(root, classifier, options)
     except KeyboardInterrupt:
         raise InterruptedBeforeMoving(interrupted_before_moving(root)) from None
-    return _carried_out(summary, folder, items, options, progress)
+    # Closed here, however the run ends: a stop part way leaves the predictions suspended, and the collector
+    # could finalise them later in one of their own decoding threads, which cannot then wait for themselves.
+    with closing(predictions):
+        return _carried_out(summary, folder, items, options, progress)
 
 
-def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[Summary, FolderScan, Iterator]:
+def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[Summary, FolderScan, Iterator, Generator]:
     """Everything before the first move: earlier runs settled, the folder scanned, the first verdict in (the lock
-    and the journal come with the first item of the returned iterator)."""
+    and the journal come with the first item of the returned iterator); the last item is the stream of verdicts,
+    for the caller to close."""
     root = check_folder(root)
     line = output_folder_line(root)
     if line and made_by_catsort(root):  # the window asks when nothing says so; a terminal cannot
@@ -87,18 +92,23 @@ def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[
     summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total,
                       would_refuse=write_problem(folder.root) if options.dry_run else None)
     planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))
-    decisions = (planner.decide(p) for p in predict(folder, classifier, options.jobs))
-    # The first verdict before the lock and the journal: a model that cannot be used (it loads in the
-    # background while the first photos decode) is then refused before anything in the folder is touched.
-    decisions = chain(list(islice(decisions, 1)), decisions)
-    wait = getattr(classifier, "wait", None)
-    if wait is not None and folder.files:
-        wait()
+    predictions = predict(folder, classifier, options.jobs)
+    decisions = (planner.decide(p) for p in predictions)
+    try:
+        # The first verdict before the lock and the journal: a model that cannot be used (it loads in the
+        # background while the first photos decode) is then refused before anything in the folder is touched.
+        decisions = chain(list(islice(decisions, 1)), decisions)
+        wait = getattr(classifier, "wait", None)
+        if wait is not None and folder.files:
+            wait()
+    except BaseException:
+        predictions.close()
+        raise
     if options.dry_run:
         items = (preview(folder.root, d) for d in decisions)
     else:
         items = apply_plan(folder.root, decisions, options.copy, trust_journals=options.trust_journals, settled=seen)
-    return summary, folder, items
+    return summary, folder, items, predictions
 
 
 def _carried_out(summary: Summary, folder: FolderScan, items: Iterator, options: SortOptions, progress: Progress | None) -> Summary:

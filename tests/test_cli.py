@@ -619,3 +619,18 @@ def test_a_dry_run_while_another_run_sorts_the_folder_is_refused_as_a_real_run_i
     code, out, _ = run(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)
     assert code == 0 and "2 would be moved to cats/" in out
     assert tree_hashes(pics) == before and not (pics / ".catsort").exists()
+
+
+def test_a_run_stopped_part_way_leaves_no_decoding_thread_behind(tmp_path: Path, colour_model: Path, capsys, monkeypatch) -> None:
+    """The verdicts' threads end with the run, in it: left to the collector, they could be finalised in one of
+    themselves, which then cannot wait for itself to end (an "exception ignored" at some later moment)."""
+    import threading
+
+    from catsort.fileops import RunStopped
+
+    pics = tmp_path / "pics"
+    make_album(pics, cats=8, dogs=8, others=8)
+    _stop_at(monkeypatch, 3, RunStopped(f"{pics / 'cats'}: the disk is full"))
+    code, _, _ = run(["--headless", str(pics), "--model", str(colour_model), "--jobs", "2"], capsys)
+    assert code == 3
+    assert [t.name for t in threading.enumerate() if t.name.startswith("classify")] == []
