@@ -139,8 +139,13 @@ s_version() {
     grep -q "$sha" <<< "$text" || { echo "--version does not name the model's sha256 ($sha...)"; return 1; }
 }
 
-s_selftest_offscreen() {
-    QT_QPA_PLATFORM=offscreen timeout 300 "$bundle/catsort-gui" --self-test
+s_selftest_offscreen() {  # in a fresh home: the self-test must leave the user's settings alone, and onnxruntime keep no device ID
+    local home=$tmp/selftest-home left
+    rm -rf "$home"; mkdir -p "$home"
+    HOME=$home XDG_CONFIG_HOME=$home/.config XDG_CACHE_HOME=$home/.cache \
+        QT_QPA_PLATFORM=offscreen timeout 300 "$bundle/catsort-gui" --self-test || return 1
+    left=$(cd "$home" && find . -type f -not -path './.cache/catsort/*' | sort)
+    [ -z "$left" ] || { echo "the self-test left files in the user's home (settings, or onnxruntime's telemetry):"; echo "$left"; return 1; }
 }
 
 s_selftest_xcb() {

@@ -29,6 +29,28 @@ def test_without_a_display_it_says_so(monkeypatch, capsys) -> None:
     assert "no display" in err and "catsort --headless PATH" in err and err.count("\n") == 1
 
 
+def test_a_display_that_does_not_answer_is_said_in_one_line_not_a_qt_abort(monkeypatch, capsys, tmp_path) -> None:
+    """A stale ssh DISPLAY, or a Wayland socket of a session that ended: Qt would abort, advising a reinstall."""
+    if not sys.platform.startswith("linux") or app._x_answers(":0") is None:
+        pytest.skip("needs Linux and libxcb")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":987")  # no X server there
+    assert main([]) == 2
+    assert capsys.readouterr().err == ("catsort: cannot open the window: the display :987 does not answer (a stale DISPLAY from ssh, "
+                                       "or sudo without the user's Xauthority?); sort from the terminal: catsort --headless PATH\n")
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-gone")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert main([]) == 2
+    assert "the Wayland display wayland-gone does not answer" in capsys.readouterr().err
+
+
+def test_the_app_icon_has_every_size_the_theme_gets(qapp) -> None:
+    sizes = sorted(size.width() for size in app.app_icon().availableSizes())
+    assert sizes == [16, 24, 32, 48, 64, 128, 256, 512]
+
+
 def test_headless_flags_without_headless_are_a_usage_error(capsys) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["--dry-run", "/tmp"])
@@ -48,21 +70,27 @@ def test_version_names_the_model(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["--version"])
     out = capsys.readouterr().out
-    assert out.startswith("catsort 0.2") and "sha256" in out
+    import catsort
+
+    assert out.startswith(f"catsort {catsort.__version__}") and "sha256" in out
 
 
-def test_the_window_opens_on_the_real_xcb_platform() -> None:
+def test_the_window_opens_on_the_real_xcb_platform(tmp_path) -> None:
     """Not only offscreen: under Xvfb, Qt's xcb plugin loads, the window shows and the self-test passes."""
     import os
     import shutil
 
     if shutil.which("xvfb-run") is None:
         pytest.skip("xvfb-run not installed (.ci/run installs it)")
-    env = {**os.environ, "QT_QPA_PLATFORM": "xcb"}
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "QT_QPA_PLATFORM": "xcb", "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"),
+           "CATSORT_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", sys.executable, "-m", "catsort.gui.app", "--self-test"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "self-test: passed" in done.stdout
+    assert [str(p.relative_to(home)) for p in home.rglob("*") if p.is_file()] == [], "the user's settings (Recent) stay as they were"
 
 
 def test_the_qt_binding_keeps_none_alive() -> None:

@@ -266,3 +266,17 @@ def test_the_program_flushes_everything_before_it_leaves(tmp_path: Path, colour_
     assert len(report.read_text().splitlines()) == 7 and proc.stderr.count("\n") >= 7
     undo = subprocess.run([sys.executable, "-m", "catsort", "--undo", str(pics)], capture_output=True, text=True, env=env, cwd=REPO)
     assert undo.returncode == 0 and "restored 4 files" in undo.stderr
+
+
+def test_onnxruntime_keeps_no_device_id_and_queues_no_events(tmp_path: Path, cache: Path) -> None:
+    """onnxruntime's Linux wheels record a device ID and usage events under ~/.cache/Microsoft for Microsoft,
+    unless told not to before they start: a whole sort (the shipped model) leaves nothing there."""
+    pics, home = tmp_path / "pics", tmp_path / "home"
+    make_album(pics, cats=1, dogs=1, others=1)
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORT_")}
+    env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), CATSORT_CACHE_DIR=str(cache))
+    proc = subprocess.run([sys.executable, "-m", "catsort", "--headless", str(pics), "--dry-run", "-q"],
+                          capture_output=True, text=True, env=env, cwd=REPO)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert [str(p.relative_to(home)) for p in home.rglob("*")] == []

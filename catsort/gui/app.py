@@ -11,8 +11,16 @@ import argparse
 import ctypes
 import importlib.util
 import os
+import socket
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
 
 EXIT_UNUSABLE = 2
 XCB_LIBRARIES = {
@@ -43,6 +51,8 @@ def why_no_window() -> str | None:
         return ("catsort: no display to open the window on (over ssh, or on a server?); "
                 "sort from the terminal: catsort --headless PATH")
     if platform.startswith("wayland") or (not platform and os.environ.get("WAYLAND_DISPLAY")):
+        if not _wayland_answers():
+            return _unreachable(f"the Wayland display {os.environ.get('WAYLAND_DISPLAY') or 'wayland-0'}", "is the session still running?")
         return None
     missing = []
     for library, package in XCB_LIBRARIES.items():
@@ -53,7 +63,46 @@ def why_no_window() -> str | None:
     if missing:
         return (f"catsort: the window needs system libraries that are missing: sudo apt install {' '.join(missing)}; "
                 "or sort from the terminal: catsort --headless PATH")
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return _unreachable("an X display", "DISPLAY is not set")
+    if _x_answers(display) is False:
+        return _unreachable(f"the display {display}", "a stale DISPLAY from ssh, or sudo without the user's Xauthority?")
     return None
+
+
+def _unreachable(what: str, hint: str) -> str:
+    return f"catsort: cannot open the window: {what} does not answer ({hint}); sort from the terminal: catsort --headless PATH"
+
+
+def _x_answers(display: str) -> bool | None:
+    """Whether an X server accepts a connection at ``display`` (its Xauthority read as Qt reads it); None if
+    libxcb is missing. Asked because Qt, failing to connect, aborts the process with advice about plugins."""
+    try:
+        xcb = ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return None
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(os.fsencode(display), None)  # never NULL: a failed one reports its error
+    try:
+        return xcb.xcb_connection_has_error(connection) == 0
+    finally:
+        xcb.xcb_disconnect(connection)
+
+
+def _wayland_answers() -> bool:
+    """Whether the compositor's socket (WAYLAND_DISPLAY, in XDG_RUNTIME_DIR unless a path) accepts a connection."""
+    name = os.environ.get("WAYLAND_DISPLAY") or "wayland-0"
+    path = Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"), name)  # an absolute name stays itself
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(os.fsencode(path))
+        except OSError:
+            return False
+    return True
 
 
 def open_window(path: Path | None = None, recursive: bool = False, self_test: bool = False) -> int:
@@ -71,16 +120,44 @@ def open_window(path: Path | None = None, recursive: bool = False, self_test: bo
     app.setApplicationName("catsort")
     app.setApplicationDisplayName("catsort")
     app.setDesktopFileName("io.github.catsort.catsort")  # the installed .desktop file and AppStream id: taskbar icon, grouping
-    window = MainWindow()
-    install_excepthook(window)
+    app.setWindowIcon(app_icon())  # on X11 (and in the portable bundle, which installs no icon theme) the window's only icon
     if self_test:
         from catsort.gui.selftest import run_self_test
 
-        return run_self_test(window)
+        with throwaway_settings():  # the samples folder must not join the user's Recent, nor the geometry change
+            window = MainWindow()
+            install_excepthook(window)
+            return run_self_test(window)
+    window = MainWindow()
+    install_excepthook(window)
     window.show()
     if path is not None:
         window.open_folder(path, recursive)
     return app.exec()
+
+
+def app_icon() -> QIcon:
+    """The app's icon at every size shipped (the same files the .deb installs into the icon theme)."""
+    from PySide6.QtGui import QIcon
+
+    from catsort.model import shipped_card_path
+
+    icon = QIcon()
+    for png in sorted((shipped_card_path().parent / "icons" / "hicolor").glob("*/apps/catsort.png")):
+        icon.addFile(str(png))
+    return icon
+
+
+@contextmanager
+def throwaway_settings() -> Iterator[None]:
+    """The window's settings (Recent, geometry, options) kept in a temporary folder, removed after: a self-test
+    or a benchmark runs the real window, and must not change what the user's window remembers."""
+    from PySide6.QtCore import QSettings
+
+    with tempfile.TemporaryDirectory(prefix="catsort-settings-") as folder:
+        QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:

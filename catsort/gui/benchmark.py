@@ -27,9 +27,10 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
+from PySide6.QtCore import QElapsedTimer, QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
+from catsort.gui.app import throwaway_settings
 from catsort.gui.window import MainWindow
 from catsort.model import Classifier
 from catsort.predict import predict, scan_folder
@@ -151,8 +152,11 @@ def main() -> int:
     if args.undo and args.folder:
         parser.error("--undo moves every photo (and back): only generated ones, not --folder's")
     app = QApplication(sys.argv[:1])
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tempfile.mkdtemp())
+    with throwaway_settings():
+        return _measure(app, args)
+
+
+def _measure(app: QApplication, args: argparse.Namespace) -> int:
     folder = args.folder
     if folder is None:
         folder = Path(tempfile.mkdtemp(prefix="catsort-gui-bench-"))

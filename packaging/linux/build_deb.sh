@@ -43,7 +43,7 @@ for png in "$repo"/assets/icons/hicolor/*/apps/catsort.png; do
     install -D -m 0644 "$png" "$root/usr/share/icons/hicolor/$size/apps/catsort.png"
 done
 for page in catsort.1 catsort-gui.1; do
-    sed "s/@VERSION@/$version/" "$here/$page" | gzip -9n > "$root/usr/share/man/man1/$page.gz"
+    sed -e "s/@VERSION@/$version/" -e "s/@DATE@/$date/" "$here/$page" | gzip -9n > "$root/usr/share/man/man1/$page.gz"
 done
 install -m 0644 "$here/copyright" "$root/usr/share/doc/catsort/copyright"
 printf 'catsort (%s) unstable; urgency=medium\n\n  * Packaged from the PyInstaller bundle of catsort %s.\n\n -- %s  %s\n' \
