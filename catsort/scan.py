@@ -26,7 +26,6 @@ class Unreadable:
 
 def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
     """Yield image paths under ``root`` in a stable order (by name), or :class:`Unreadable` entries."""
-    outputs = set(OUTPUT_FOLDERS.values())
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -36,8 +35,6 @@ def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
         except OSError as exc:
             yield Unreadable(folder, f"cannot read folder: {exc.strerror or exc}")
             continue
-        # Its own cats/ and dogs/ are skipped at the top, and in a sub-folder sorted on its own (a .catsort/
-        # beside them): swept into the top's, they would be missing from that sub-folder's undo.
         sorted_here = folder == root or any(e.name == JOURNAL_FOLDER for e in entries)
         subfolders = []
         for entry in entries:
@@ -45,13 +42,30 @@ def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    if recursive and not (sorted_here and entry.name in outputs):
+                    if recursive and _looked_into(entry, sorted_here):
                         subfolders.append(Path(entry.path))
                 elif entry.is_file(follow_symlinks=False) and is_image_name(Path(entry.name)):
                     yield Path(entry.path)
             except OSError as exc:
                 yield Unreadable(Path(entry.path), f"cannot inspect: {exc.strerror or exc}")
         stack.extend(reversed(subfolders))
+
+
+def _looked_into(entry: os.DirEntry, sorted_here: bool) -> bool:
+    """Whether a recursive scan enters this sub-folder (neither hidden nor a link, checked by the caller). A folder's own
+    cats/ and dogs/ are skipped at the top, and in a sub-folder sorted on its own (a .catsort/ beside them): swept into
+    the top's, they would be missing from that sub-folder's undo."""
+    return not (sorted_here and entry.name in OUTPUT_FOLDERS.values())
+
+
+def has_subfolders(root: Path) -> bool:
+    """Whether ``root`` has a sub-folder a recursive scan would look into: what makes "include sub-folders" worth offering."""
+    try:
+        with os.scandir(root) as it:
+            return any(not e.name.startswith(".") and not e.is_symlink() and e.is_dir(follow_symlinks=False) and _looked_into(e, True)
+                       for e in it)
+    except OSError:
+        return False
 
 
 def taken_names(root: Path) -> dict[str, list[str]]:

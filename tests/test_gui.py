@@ -888,3 +888,50 @@ def test_a_folder_deleted_during_its_scan_leaves_no_review_to_sort(qtbot, window
     assert window.photos.rowCount() == 0 and window.state == "empty" and not window.apply_button.isEnabled()
     assert "many is gone</h2>" in window.empty.text() and not window.stopped_banner.isVisible() and not window.undo_button.isEnabled()
     assert window.status.currentMessage() == dialog_log[-1][1], "not 'Scanned 3 photos': what it scanned is gone"
+
+
+def test_keys_act_on_the_photo_with_the_focus_frame_and_enter_previews(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:
+    """After a scan the grid has a current photo but no selection: D set nothing while Space previewed it."""
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.view.setFocus()
+    window.view.selectionModel().clearSelection()
+    window.view.setCurrentIndex(window.filter.index(0, 0))
+    current = window.photos.decision(window.filter.mapToSource(window.view.currentIndex()).row()).path.name
+    qtbot.keyClick(window.view, Qt.Key.Key_D)
+    assert window.photos.decision(window.filter.mapToSource(window.view.currentIndex()).row()).folder == "dogs"
+    shown: list[str] = []
+    monkeypatch.setattr(dialogs.Preview, "exec", lambda p: shown.append(p.windowTitle()) or 0)
+    qtbot.keyClick(window.view, Qt.Key.Key_Return)
+    assert shown == [current]
+
+
+def test_the_window_shows_names_that_are_not_utf8_and_recent_folders_with_an_ampersand(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Qt dropped a name's undecodable bytes without a trace (chat_t.jpg), and a menu took "&" for a shortcut mark."""
+    pics = tmp_path / "Tom & Jerry"
+    pics.mkdir()
+    photo((200, 40, 40)).save(os.fsdecode(os.fsencode(str(pics)) + b"/chat_\xe9t\xe9.jpg"), "JPEG")
+    scan(qtbot, window, pics)
+    assert window.photos.index(0).data(Qt.ItemDataRole.DisplayRole) == "chat_\ufffdt\ufffd.jpg"
+    window._refresh_recent()
+    assert window.recent_menu.actions()[0].text() == str(pics.resolve()).replace("&", "&&")
+
+
+def test_no_photos_offers_sub_folders_only_where_there_are_some(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "notes.txt").write_text("no photos")
+    (tmp_path / "flat" / "cats").mkdir()  # what a finished sort leaves: not a sub-folder a scan looks into
+    scan(qtbot, window, tmp_path / "flat")
+    assert dialog_log[-1] == ("No photos found", f"There are no photos in {(tmp_path / 'flat').resolve()}.")
+    (tmp_path / "flat" / "2023").mkdir()
+    scan(qtbot, window, tmp_path / "flat")
+    assert dialog_log[-1][1].endswith("(its sub-folders were not looked at: tick “Include sub-folders”).")
+
+
+def test_a_new_scan_says_it_is_listing_not_the_last_jobs_progress(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.progress_label.setText("Stopping…")
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.open_folder(tmp_path / "pics")
+        assert window.progress_label.text() == "Listing photos…" and window.status.currentMessage() == ""

@@ -8,10 +8,10 @@ cost a few tens of MB of JPEG bytes plus the thumbnails on screen.
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPixmap, QPixmapCache
+from PySide6.QtGui import QColor, QFont, QPainter, QPalette, QPen, QPixmap, QPixmapCache
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from catsort.gui.photos import DecisionRole, PredictionRole, describe, group_of
+from catsort.gui.photos import DecisionRole, PredictionRole, describe, group_of, shown
 
 THUMB = 128
 """Logical size of a thumbnail's box; the scan is asked for THUMB x device pixel ratio pixels."""
@@ -48,6 +48,11 @@ class PhotoDelegate(QStyledItemDelegate):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(palette.color(QPalette.ColorRole.Highlight))
             painter.drawRoundedRect(rect, 6, 6)
+        if option.state & QStyle.StateFlag.State_HasFocus:  # the photo Space previews and, with nothing selected, C/D/O set
+            painter.setPen(QPen(palette.color(QPalette.ColorRole.Highlight if not selected else QPalette.ColorRole.HighlightedText), 2,
+                                Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 6, 6)
         box = QRect(rect.left() + (rect.width() - THUMB) // 2, rect.top() + 4, THUMB, THUMB)
         pixmap = self._pixmap(prediction, painter.device().devicePixelRatioF())
         target = box
@@ -66,7 +71,7 @@ class PhotoDelegate(QStyledItemDelegate):
         text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         painter.setPen(palette.color(text_role))
         name_rect = QRect(rect.left() + 2, box.bottom() + 6, rect.width() - 4, rect.bottom() - box.bottom() - 6)
-        name = option.fontMetrics.elidedText(decision.path.name, Qt.TextElideMode.ElideMiddle, name_rect.width())
+        name = option.fontMetrics.elidedText(shown(decision.path.name), Qt.TextElideMode.ElideMiddle, name_rect.width())
         painter.drawText(name_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, name)
         painter.restore()
 

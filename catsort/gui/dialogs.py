@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from catsort.apply import Record
-from catsort.gui.photos import OVERRIDE_CHOICES
+from catsort.gui.photos import OVERRIDE_CHOICES, shown
 from catsort.images import ImageError, open_image
 from catsort.model import ModelCard
 from catsort.plan import Decision, Override
@@ -72,6 +72,15 @@ def plan_sentence(decisions: list[Decision], copy: bool) -> str:
     return f"{verb(copy).name} {plural(sum(moving.values()), 'photo')}: {parts}{rest}."
 
 
+CAPTION_NAME_CHARS = 80
+
+
+def breakable(path: Path) -> str:
+    """``path`` as a dialog shows it: a zero-width space after each "/" lets a long path wrap there (a message box
+    breaks lines only between words, and cut a 229-character path off at its edge)."""
+    return shown(path).replace("/", "/\u200b")
+
+
 def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: Path,
                 unscanned: int = 0) -> tuple[QMessageBox, QPushButton]:
     """The confirmation; ``unscanned`` photos were not looked at by a stopped scan, and it says so."""
@@ -81,7 +90,7 @@ def confirm_box(parent: QWidget, decisions: list[Decision], copy: bool, folder: 
     box.setText(plan_sentence(decisions, copy))
     were = "was not looked at and stays where it is" if unscanned == 1 else "were not looked at and stay where they are"
     skipped = f"The scan was stopped: the other {plural(unscanned, 'photo')} {were}. " if unscanned else ""
-    box.setInformativeText(f"{skipped}In {folder}. Nothing is overwritten, and “Undo last sort” {verb(copy).undo}.")
+    box.setInformativeText(f"{skipped}In {breakable(folder)}. Nothing is overwritten, and “Undo last sort” {verb(copy).undo}.")
     go = box.addButton(verb(copy).name, QMessageBox.ButtonRole.AcceptRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.setDefaultButton(go)
@@ -331,8 +340,11 @@ class Preview(QDialog):
         self._show_caption()
 
     def _show_caption(self) -> None:
-        path = self._paths[self._index]
-        self._text.setText(f"{self._index + 1} of {len(self._paths)} · {path.name} · {self._caption(self._index)}")
+        name = shown(self._paths[self._index].name)
+        if len(name) > CAPTION_NAME_CHARS:  # one unbreakable line: a 194-character name made the dialog 1,338 px wide
+            half = CAPTION_NAME_CHARS // 2
+            name = f"{name[:half]}…{name[-half:]}"
+        self._text.setText(f"{self._index + 1} of {len(self._paths)} · {name} · {self._caption(self._index)}")
 
     def say(self, value: Override | None) -> None:
         """The user's say on the photo shown (a file that cannot be shown has no verdict to change)."""

@@ -17,6 +17,14 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelInde
 from catsort.classify import Prediction
 from catsort.plan import Decision, Override, Planner
 
+
+def shown(text: object) -> str:
+    """``text`` as Qt can show it: a file name's bytes that are not UTF-8 (an old camera, a Windows share) are kept by
+    Python as lone surrogates, which Qt drops without a trace (``chat_\\xe9t\\xe9.jpg`` became ``chat_t.jpg``); each
+    shows here as the replacement mark instead."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 PredictionRole = Qt.ItemDataRole.UserRole + 1
 DecisionRole = Qt.ItemDataRole.UserRole + 2
 GroupRole = Qt.ItemDataRole.UserRole + 3
@@ -82,7 +90,7 @@ class PhotoModel(QAbstractListModel):
         row = index.row()
         d = self._decisions[row]
         if role == Qt.ItemDataRole.DisplayRole:
-            return d.path.name
+            return shown(d.path.name)
         if role == DecisionRole:
             return d
         if role == PredictionRole:
@@ -92,9 +100,9 @@ class PhotoModel(QAbstractListModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             where = f" → {d.folder}/{d.name}" if d.folder else (" (stays where it is)" if d.action != "error" else "")
             reason = f"\n{d.error}" if d.error else ""
-            return f"{d.path}\n{describe(d)}{where}{reason}"
+            return shown(f"{d.path}\n{describe(d)}{where}{reason}")
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{d.path.name}: {describe(d)}"
+            return shown(f"{d.path.name}: {describe(d)}")
         return None
 
     # --- what the window changes ---

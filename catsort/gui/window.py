@@ -54,12 +54,12 @@ from catsort.errors import CatsortError, FolderBusyError, FolderError, FolderVan
 from catsort.fileops import check_folder, check_writable_places, write_problem
 from catsort.gui import dialogs, worker
 from catsort.gui.delegate import CELL, THUMB, PhotoDelegate
-from catsort.gui.photos import GROUP_TITLES, GROUPS, OVERRIDE_CHOICES, GroupFilter, PhotoModel, describe
+from catsort.gui.photos import GROUP_TITLES, GROUPS, OVERRIDE_CHOICES, GroupFilter, PhotoModel, describe, shown
 from catsort.layout import made_by_catsort, output_folder_line
 from catsort.model import Classifier, ModelCard, resolve_card_path
 from catsort.plan import Override
 from catsort.predict import predict, scan_folder
-from catsort.scan import taken_names
+from catsort.scan import has_subfolders, taken_names
 
 SLIDER_MIN, SLIDER_MAX = 340, 995
 """Thresholds in thousandths: below 1/3 every photo has a confident label; 0.995 leaves almost all in place."""
@@ -266,11 +266,9 @@ class MainWindow(QMainWindow):
         self.folder_button.setObjectName("folderButton")
         self.folder_button.setToolTip("Choose the folder of photos to sort (or drop a folder on the window)")
         self.folder_button.clicked.connect(self.choose_folder)
-        self.recent_button = QToolButton()
+        self.recent_button = QPushButton("Recent")  # a push button's menu arrow has room of its own (a tool button's overlapped the text)
         self.recent_button.setObjectName("recentButton")
-        self.recent_button.setText("Recent")
         self.recent_button.setAccessibleName("Recent folders")
-        self.recent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.recent_menu = QMenu(self)
         self.recent_menu.aboutToShow.connect(self._drop_missing_recent)
         self.recent_button.setMenu(self.recent_menu)
@@ -392,7 +390,7 @@ class MainWindow(QMainWindow):
             self.view.addAction(action)
             self.override_actions[key] = action
         preview = QAction("Preview", self.view)
-        preview.setShortcut(QKeySequence(Qt.Key.Key_Space))
+        preview.setShortcuts([QKeySequence(Qt.Key.Key_Space), QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
         preview.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         preview.triggered.connect(self.preview)
         self.view.addAction(preview)
@@ -494,7 +492,8 @@ class MainWindow(QMainWindow):
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
         for folder in self.recent_folders():
-            self.recent_menu.addAction(folder, lambda f=folder: self.open_folder(Path(f), self.subfolders_box.isChecked()))
+            # "&" doubled: a menu takes a single one for the next letter's shortcut, and drops it from the name.
+            self.recent_menu.addAction(shown(folder).replace("&", "&&"), lambda f=folder: self.open_folder(Path(f), self.subfolders_box.isChecked()))
         if self.recent_menu.isEmpty():  # all of them gone while the menu opens: it says so rather than showing nothing
             self.recent_menu.addAction("No recent folders").setEnabled(False)
         self.recent_button.setEnabled(self._job is None and bool(self.recent_folders()))
@@ -661,6 +660,9 @@ class MainWindow(QMainWindow):
         self._folder_gone = False
         self._show_stopped(None)
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
+        self.progress_label.setText("Listing photos…")  # not the last job's "Stopping…" or counts
+        if not self._undone_note:  # the last scan's closing line is not about this one (an undo's stays: it is why this scan runs)
+            self.status.clearMessage()
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
         if self._verdicts_of != (root, size):
@@ -739,6 +741,8 @@ class MainWindow(QMainWindow):
         if self._job_kind == "undoing" or self._stopping:
             return
         done = self.photos.rowCount() if self._job_kind == "scanning" else len(self._apply_records)
+        if self.progress_bar.maximum() == 0:
+            return  # still listing: "0 / 0 photos" would say nothing
         self.progress_bar.setValue(done)
         elapsed = max(time.monotonic() - self._scan_started, 1e-6)
         rate = done / elapsed
@@ -762,8 +766,9 @@ class MainWindow(QMainWindow):
         if kind == "scanning":
             n = self.photos.rowCount()
             if completed and self._scan_total == 0:
+                untried = not self.recursive and self.folder is not None and has_subfolders(self.folder)
                 dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
-                    "." if self.recursive else " (its sub-folders were not looked at: tick “Include sub-folders”)."))
+                    " (its sub-folders were not looked at: tick “Include sub-folders”)." if untried else "."))
             note = _settled_note(*self._settled) + (f" · {self._cannot_write}" if self._cannot_write else "")
             nothing = "" if self._settled[0] else ": nothing was changed"
             stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
@@ -852,7 +857,10 @@ class MainWindow(QMainWindow):
         self._refresh_banner()
 
     def selected_rows(self) -> list[int]:
-        return sorted(self.filter.mapToSource(i).row() for i in self.view.selectionModel().selectedIndexes())
+        selected = self.view.selectionModel().selectedIndexes()
+        if not selected and self.view.currentIndex().isValid():  # keys then act on the photo with the focus frame, as Space does
+            selected = [self.view.currentIndex()]
+        return sorted(self.filter.mapToSource(i).row() for i in selected)
 
     def override_selected(self, value: Override | None) -> None:
         if self.state != "review":
