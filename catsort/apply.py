@@ -65,7 +65,12 @@ def _record(d: Decision, destination: str | None = None, error: str | None = Non
 
 def preview(root: Path, d: Decision) -> Record:
     """What applying ``d`` would do (a dry run), with the destination name the run would write."""
-    return _record(d, str(root / d.folder / d.name) if d.folder and d.name else None)
+    return _record(d, str(root / d.folder / d.name) if d.folder and d.name else _copy_of(root, d))
+
+
+def _copy_of(root: Path, d: Decision) -> str | None:
+    """A photo left because an earlier run copied it: its record's destination is that copy."""
+    return str(root / d.copied_to) if d.copied_to else None
 
 
 def _changed_since_scan(d: Decision) -> str | None:
@@ -161,7 +166,7 @@ def _stopped_line(root: Path, exc: RunStopped, done: int, copy: bool, ended: boo
 
 def _carry_out(root: Path, journal: Journal, d: Decision) -> Record:
     if d.folder is None:
-        return _record(d)
+        return _record(d, _copy_of(root, d))
     problem = _changed_since_scan(d)
     if problem:
         return _record(d, error=problem)
@@ -232,6 +237,30 @@ def _undo_pending(root: Path, all_runs: bool, trust_journals: bool, result: Undo
             copies = f", removed {result.removed_copies} copies" if result.removed_copies else ""
             raise UndoStopped(f"{done.stopped}; undo stopped after restoring {result.restored} file(s){copies}, "
                               f"each at one place: make room and run catsort --undo again", result)
+
+
+def copied_before(root: Path, trust_journals: bool = False) -> dict[Path, str]:
+    """The photos of ``root`` an earlier copy run (not undone) copied, whose copy is still where it put it, the
+    same size, and the photo unchanged since: each photo's path -> its copy's (``cats/IMG_1.jpg``). A copy run
+    leaves them where they are, so that sorting again (new photos since) does not copy them a second time."""
+    if not journal_paths(root):
+        return {}
+    states, _ = read_journals(root, trust_journals)  # an untrusted journal is said by the run's own reading of it
+    copied: dict[Path, str] = {}
+    for state in states:
+        if state.undone:
+            continue
+        for intent in state.intents:
+            if intent.op == "copy" and intent.done and not intent.abandoned:
+                copied[root / intent.src] = intent.dst
+    return {src: dst for src, dst in copied.items() if _same_size(src, dst, root)}
+
+
+def _same_size(src: Path, dst: str, root: Path) -> bool:
+    try:
+        return os.lstat(src).st_size == os.lstat(root / dst).st_size
+    except OSError:
+        return False
 
 
 def last_undoable_run(root: Path) -> Path | None:

@@ -103,7 +103,7 @@ def version_text() -> str:
     return f"catsort {__version__}\nmodel: {model}"
 
 
-class _Version(argparse.Action):
+class VersionAction(argparse.Action):
     """``--version`` reads the model card only when asked (start-up stays light)."""
 
     def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
@@ -121,8 +121,11 @@ def _cpu_count() -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="catsort",
-        description="Move cat photos to PATH/cats/ and dog photos to PATH/dogs/; everything else stays where it is.",
-        epilog="Every move is journaled in PATH/.catsort/ and can be undone with: catsort --undo PATH",
+        description="Move cat photos to PATH/cats/ and dog photos to PATH/dogs/; everything else stays where it is. "
+                    "Without --headless (or --undo) it opens the window, on PATH if given.",
+        epilog="Every move is journaled in PATH/.catsort/ and can be undone with: catsort --undo PATH. "
+               "Exit codes: 0 done; 1 some files could not be sorted; 2 usage error, or an unusable folder or model; "
+               "3 stopped part way (disk full or read-only, folder gone); 130 interrupted; 141 output closed.",
     )
     p.add_argument("path", nargs="?", type=_folder_path, metavar="PATH", help="folder of photos")
     p.add_argument("--headless", action="store_true", help="sort from the terminal (no window)")
@@ -142,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     talk = p.add_mutually_exclusive_group()
     talk.add_argument("-q", "--quiet", action="store_true", help="print only failures")
     talk.add_argument("-v", "--verbose", action="store_true", help="print the decision for every file")
-    p.add_argument("--version", action=_Version)
+    p.add_argument("--version", action=VersionAction)
     return p
 
 
@@ -434,6 +437,8 @@ def _print_summary(summary: Summary, args: argparse.Namespace, out) -> None:
         f"{summary.count('stay')} kept in place, {len(failed)} failed (threshold {summary.threshold:.3f}).",
         out,
     )
+    if summary.copied_before:
+        _say(f"{summary.copied_before} of those kept in place were copied by an earlier run, and are not copied again.", out)
     if summary.settled_runs:
         _say(f"Settled {summary.settled_runs} interrupted earlier run(s) first.", out)
     if failed:

@@ -41,11 +41,13 @@ class Decision:
     error: str | None = None
     overridden: bool = False
     fingerprint: tuple[int, int] | None = None
+    copied_to: str | None = None
+    """Where an earlier copy run's copy of it still is (``cats/IMG_1.jpg``): a copy run leaves it, not copying it twice."""
 
     @property
     def unsure(self) -> bool:
         """The best guess is a pet, but below the threshold: it stays unless the user says otherwise."""
-        return self.action == "stay" and not self.overridden and self.prediction in OUTPUT_FOLDERS
+        return self.action == "stay" and not self.overridden and self.copied_to is None and self.prediction in OUTPUT_FOLDERS
 
 
 class Planner:
@@ -53,11 +55,13 @@ class Planner:
     moved photo a name free both on disk (``taken``) and among the photos planned before it."""
 
     def __init__(self, labels: tuple[str, ...], threshold: float, copy: bool = False,
-                 taken: Mapping[str, Iterable[str]] | None = None) -> None:
+                 taken: Mapping[str, Iterable[str]] | None = None, copied: Mapping[Path, str] | None = None) -> None:
         self.labels = labels
         self.threshold = threshold
         self.action: Action = "copy" if copy else "move"
         self._used = {folder: set((taken or {}).get(folder, ())) for folder in OUTPUT_FOLDERS.values()}
+        self._copied = (copied or {}) if copy else {}
+        """``apply.copied_before``: in copy mode, the photos whose copy an earlier run made (a move still moves them)."""
 
     def decide(self, pred: Prediction, override: Override | None = None) -> Decision:
         if pred.probabilities is None:
@@ -69,6 +73,9 @@ class Planner:
         if target not in OUTPUT_FOLDERS:
             return Decision(pred.path, label, confidence, "stay", None, overridden=override is not None, fingerprint=pred.fingerprint)
         folder = OUTPUT_FOLDERS[target]
+        copied_to = self._copied.get(pred.path)
+        if override is None and copied_to is not None and copied_to.startswith(f"{folder}/"):  # the user's say copies it again
+            return Decision(pred.path, label, confidence, "stay", None, fingerprint=pred.fingerprint, copied_to=copied_to)
         used = self._used[folder]
         name = pred.path.name  # a name on disk already fits the filesystem: the first candidate is itself
         if name in used:

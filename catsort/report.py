@@ -49,6 +49,7 @@ def summary_object(summary: Summary, model_name: str) -> dict:
         "would_move": summary.count("move") if summary.dry_run else 0,
         "would_copy": summary.count("copy") if summary.dry_run else 0,
         "kept": summary.count("stay"),
+        "copied_before": summary.copied_before,  # of "kept": an earlier copy run's copy is there (the report names it)
         "failed": len(summary.failed),
         "failures": [{"path": r.path, "error": r.error} for r in summary.failed],
         "settled_interrupted_runs": summary.settled_runs,

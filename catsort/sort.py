@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 
-from catsort.apply import Record, Started, apply_plan, preview, settle_earlier_runs
+from catsort.apply import Record, Started, apply_plan, copied_before, preview, settle_earlier_runs
 from catsort.errors import CatsortError, FolderError, FolderVanished, InterruptedBeforeMoving, interrupted_before_moving
 from catsort.fileops import RunStopped, check_folder, check_not_busy, check_writable_places, write_problem
 from catsort.layout import made_by_catsort, output_folder_line
@@ -55,6 +55,11 @@ class Summary:
         return sum(r.action == action for r in self.records)
 
     @property
+    def copied_before(self) -> int:
+        """Photos left in place because an earlier copy run's copy of them is still there (the record names it)."""
+        return sum(r.action == "stay" and r.destination is not None for r in self.records)
+
+    @property
     def failed(self) -> list[Record]:
         return [r for r in self.records if r.action == "error"]
 
@@ -91,7 +96,8 @@ def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
     summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total,
                       would_refuse=write_problem(folder.root) if options.dry_run else None)
-    planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root))
+    copied = copied_before(folder.root, options.trust_journals) if options.copy else {}
+    planner = Planner(classifier.card.labels, threshold, options.copy, taken_names(folder.root), copied)
     predictions = predict(folder, classifier, options.jobs)
     decisions = (planner.decide(p) for p in predictions)
     try:

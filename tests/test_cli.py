@@ -634,3 +634,26 @@ def test_a_run_stopped_part_way_leaves_no_decoding_thread_behind(tmp_path: Path,
     code, _, _ = run(["--headless", str(pics), "--model", str(colour_model), "--jobs", "2"], capsys)
     assert code == 3
     assert [t.name for t in threading.enumerate() if t.name.startswith("classify")] == []
+
+
+def test_copying_again_copies_only_the_photos_no_earlier_run_copied(tmp_path: Path, colour_model: Path, capsys) -> None:
+    """Sorting a folder of copies again once new photos arrived copied every old one a second time (red_0 (1).jpg)."""
+    pics = tmp_path / "pics"
+    before = make_album(pics, cats=2, dogs=1, others=1)
+    assert run(["--headless", str(pics), "--model", str(colour_model), "--copy"], capsys)[0] == 0
+    once = tree_hashes(pics)
+    photo(RED, seed=99).save(pics / "red_new.jpg", quality=90)
+    code, out, _ = run(["--headless", str(pics), "--model", str(colour_model), "--copy", "--json"], capsys)
+    assert code == 0
+    summary = json.loads(out)
+    assert (summary["copied"], summary["copied_before"], summary["kept"]) == (1, 3, 4)
+    assert sorted(os.listdir(pics / "cats")) == ["red_0.jpg", "red_1.jpg", "red_new.jpg"]
+    code, out, _ = run(["--headless", str(pics), "--model", str(colour_model)], capsys)  # a move still moves them
+    assert code == 0 and not (pics / "red_1.jpg").exists()
+    assert run(["--undo", "--all", str(pics)], capsys)[0] == 0
+    assert set(tree_hashes(pics)) == set(before) | {"red_new.jpg"} and once["cats/red_1.jpg"] == before["red_1.jpg"]
+    assert run(["--headless", str(pics), "--model", str(colour_model), "--copy"], capsys)[0] == 0
+    (pics / "red_0.jpg").write_bytes((pics / "red_0.jpg").read_bytes() + b"edited")  # changed since: its copy is not it any more
+    code, out, _ = run(["--headless", str(pics), "--model", str(colour_model), "--copy"], capsys)
+    assert code == 0 and "3 of those kept in place were copied by an earlier run, and are not copied again." in out
+    assert sorted(os.listdir(pics / "cats")) == ["red_0 (1).jpg", "red_0.jpg", "red_1.jpg", "red_new.jpg"]

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QPushButton  # noqa: E402
 from catsort.cli import main as cli_main  # noqa: E402
 from catsort.fileops import folder_lock  # noqa: E402
 from catsort.gui import dialogs  # noqa: E402
+from catsort.gui.photos import describe  # noqa: E402
 from catsort.gui.window import MainWindow  # noqa: E402
 
 PURPLE = (120, 100, 110)
@@ -639,8 +640,11 @@ def test_after_a_copy_the_copied_photos_leave_the_review_and_new_names_are_plann
         window.apply()
     assert window.photos.rowCount() == 3 and (tmp_path / "pics" / "red_0.jpg").exists()
     assert window.apply_button.text() == "Copy…" and window.undo_button.isEnabled()
-    scan(qtbot, window, tmp_path / "pics")  # the originals are still there: a second copy gets new names
-    assert {d.name for d in window.photos.decisions() if d.folder == "cats"} >= {"red_0 (1).jpg"}
+    scan(qtbot, window, tmp_path / "pics")  # the originals are still there, their copies too: not copied again
+    assert {d.name for d in window.photos.decisions() if d.folder == "cats"} == set()
+    red_0 = next(r for r in range(window.photos.rowCount()) if window.photos.decision(r).path.name == "red_0.jpg")
+    window.photos.set_override([red_0], "cat")  # unless the user says so: then it gets a new name
+    assert window.photos.decision(red_0).name == "red_0 (1).jpg"
 
 
 def test_after_an_apply_what_stays_is_planned_once_with_the_names_it_left(qtbot, window: MainWindow, tmp_path: Path,
@@ -935,3 +939,25 @@ def test_a_new_scan_says_it_is_listing_not_the_last_jobs_progress(qtbot, window:
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.open_folder(tmp_path / "pics")
         assert window.progress_label.text() == "Listing photos…" and window.status.currentMessage() == ""
+
+
+def test_copying_again_in_the_window_leaves_the_photos_an_earlier_copy_made(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Copy, open the folder again (new photos since), Copy: every old photo was copied a second time (red_0 (1).jpg)."""
+    pics = tmp_path / "pics"
+    album(pics)
+    window.copy_radio.setChecked(True)
+    scan(qtbot, window, pics)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    cats, dogs = sorted(os.listdir(pics / "cats")), sorted(os.listdir(pics / "dogs"))
+    photo((200, 40, 40), seed=77).save(pics / "red_new.jpg", quality=90)
+    scan(qtbot, window, pics)
+    assert window.apply_button.text() == "Copy 1 photo…"
+    row = next(r for r in range(window.photos.rowCount()) if window.photos.decision(r).path.name == "red_0.jpg")
+    assert window.photos.index(row).data(Qt.ItemDataRole.DisplayRole) == "red_0.jpg"
+    assert describe(window.photos.decision(row)) == "Cat · copied before" and counts(window)["cats"] == len(cats) + 1
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert (sorted(os.listdir(pics / "cats")), sorted(os.listdir(pics / "dogs"))) == (sorted([*cats, "red_new.jpg"]), dogs)
+    window.move_radio.setChecked(True)  # a move moves them all the same
+    assert window.apply_button.text() == f"Move {len(cats) + len(dogs)} photos…"

@@ -105,3 +105,11 @@ def test_the_qt_binding_keeps_none_alive() -> None:
     import os
 
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+
+
+def test_the_window_command_names_its_version_too(capsys) -> None:
+    import catsort
+
+    with pytest.raises(SystemExit) as exc:
+        app.main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith(f"catsort {catsort.__version__}\nmodel: ")

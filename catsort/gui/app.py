@@ -162,11 +162,14 @@ def throwaway_settings() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     """``catsort-gui [PATH]``: the window; ``--self-test`` checks a packaged app end to end."""
+    from catsort.cli import VersionAction  # the same words as catsort --version, and as light: no Qt is loaded for it
+
     parser = argparse.ArgumentParser(prog="catsort-gui", description="Sort cat and dog photos, in a window.")
     parser.add_argument("path", nargs="?", type=Path, metavar="PATH", help="folder to open and scan at once")
     parser.add_argument("-r", "--recursive", action="store_true", help="include sub-folders")
     parser.add_argument("--self-test", action="store_true",
                         help="build the window, classify the shipped sample photos, check the verdicts, exit 0 if all match")
+    parser.add_argument("--version", action=VersionAction)
     args = parser.parse_args(argv)
     return open_window(args.path, args.recursive, args.self_test)
 

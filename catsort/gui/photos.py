@@ -48,6 +48,8 @@ def group_of(d: Decision) -> str:
         return "unreadable"
     if d.folder is not None:
         return d.folder
+    if d.copied_to is not None:  # with the photos of its kind, though it is not copied again
+        return d.copied_to.split("/", 1)[0]
     return "unsure" if d.unsure else "other"
 
 
@@ -59,6 +61,8 @@ def describe(d: Decision) -> str:
         return {"cats": "Cat (you)", "dogs": "Dog (you)"}.get(d.folder or "", "Stays (you)")
     # Whole percents rounded down: 99.7% shows as 99%, never as a certainty the model does not have.
     label = LABEL_TITLES.get(d.prediction or "", d.prediction or "")
+    if d.copied_to is not None:
+        return f"{label} · copied before"
     guess = f"Maybe {label.lower()}" if d.unsure else label  # in words, not only in the badge's colour
     return f"{guess} {int((d.confidence or 0) * 100)}%"
 
@@ -72,6 +76,7 @@ class PhotoModel(QAbstractListModel):
         self._threshold = threshold
         self._copy = False
         self._taken: Mapping[str, Iterable[str]] = {}
+        self._copied: Mapping[Path, str] = {}
         self._predictions: list[Prediction] = []
         self._decisions: list[Decision] = []
         self._overrides: dict[Path, Override] = {}
@@ -98,7 +103,9 @@ class PhotoModel(QAbstractListModel):
         if role == GroupRole:
             return group_of(d)
         if role == Qt.ItemDataRole.ToolTipRole:
-            where = f" → {d.folder}/{d.name}" if d.folder else (" (stays where it is)" if d.action != "error" else "")
+            where = f" → {d.folder}/{d.name}" if d.folder else (
+                f" (an earlier run's copy is {d.copied_to}: not copied again)" if d.copied_to else
+                " (stays where it is)" if d.action != "error" else "")
             reason = f"\n{d.error}" if d.error else ""
             return shown(f"{d.path}\n{describe(d)}{where}{reason}")
         if role == Qt.ItemDataRole.AccessibleTextRole:
@@ -115,13 +122,14 @@ class PhotoModel(QAbstractListModel):
         if not keep_overrides:
             self._overrides = {}
         self._counts = Counter()
-        self._taken = {}
-        self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
+        self._taken, self._copied = {}, {}
+        self._planner = self._new_planner()
         self.endResetModel()
 
-    def set_taken(self, taken: Mapping[str, Iterable[str]]) -> None:
-        """The names already in cats/ and dogs/: the plan gives moved photos other ones."""
-        self._taken = taken
+    def set_taken(self, taken: Mapping[str, Iterable[str]], copied: Mapping[Path, str]) -> None:
+        """The names already in cats/ and dogs/ (the plan gives moved photos other ones), and the photos an earlier
+        copy run copied (``apply.copied_before``: a copy leaves them)."""
+        self._taken, self._copied = taken, copied
         self._replan()
 
     def add(self, predictions: list[Prediction]) -> None:
@@ -156,21 +164,24 @@ class PhotoModel(QAbstractListModel):
                 self._overrides[path] = override
         self._replan()
 
-    def remove_paths(self, paths: set[str], taken: Mapping[str, Iterable[str]] | None = None) -> None:
+    def remove_paths(self, paths: set[str], outputs: tuple[Mapping[str, Iterable[str]], Mapping[Path, str]] | None = None) -> None:
         """Drop photos that are no longer where they were scanned (moved by an apply), and re-plan the
-        rest once, with the names the apply left in cats/ and dogs/ when the job read them (``taken``):
-        a :meth:`set_taken` first would plan every row only for this to plan them again. Their overrides stay:
-        an undo brings each photo back to its path, and the user's say about it with it."""
-        if taken is not None:
-            self._taken = taken
+        rest once, with what the apply left in cats/ and dogs/ when the job read it (``outputs``, as :meth:`set_taken`
+        takes them): a :meth:`set_taken` first would plan every row only for this to plan them again. Their overrides
+        stay: an undo brings each photo back to its path, and the user's say about it with it."""
+        if outputs is not None:
+            self._taken, self._copied = outputs
         self.beginResetModel()
         keep = [i for i, p in enumerate(self._predictions) if str(p.path) not in paths]
         self._predictions = [self._predictions[i] for i in keep]
         self._decisions = self._plan_all()
         self.endResetModel()
 
+    def _new_planner(self) -> Planner:
+        return Planner(self._labels, self._threshold, self._copy, self._taken, self._copied)
+
     def _plan_all(self) -> list[Decision]:
-        self._planner = Planner(self._labels, self._threshold, self._copy, self._taken)
+        self._planner = self._new_planner()
         decisions = self._planner.plan_all(self._predictions, self._overrides)
         self._counts = Counter(group_of(d) for d in decisions)
         return decisions
@@ -194,6 +205,10 @@ class PhotoModel(QAbstractListModel):
 
     def counts(self) -> Counter[str]:
         return Counter(self._counts)
+
+    def acting(self) -> int:
+        """Photos the action moves or copies: the cats/ and dogs/ groups, but for those an earlier copy run copied."""
+        return sum(d.folder is not None for d in self._decisions)
 
 
 class GroupFilter(QSortFilterProxyModel):

@@ -48,7 +48,7 @@ from PySide6.QtWidgets import (
 )
 
 from catsort import __version__
-from catsort.apply import Record, Started, UndoSummary, apply_plan, last_undoable_run, settle_earlier_runs, undo_runs
+from catsort.apply import Record, Started, UndoSummary, apply_plan, copied_before, last_undoable_run, settle_earlier_runs, undo_runs
 from catsort.classify import Prediction
 from catsort.errors import CatsortError, FolderBusyError, FolderError, FolderVanished
 from catsort.fileops import check_folder, check_writable_places, write_problem
@@ -78,14 +78,16 @@ class ScanStarted(NamedTuple):
 
 class FolderState(NamedTuple):
     """What a job leaves the folder like, read in the worker (never on the GUI thread): whether a sort
-    can be undone, and the names already in cats/ and dogs/ (the plan's names must avoid them)."""
+    can be undone, the names already in cats/ and dogs/ (the plan's names must avoid them), and the photos
+    an earlier copy run copied (a copy leaves them)."""
 
     undoable: bool
     taken: dict[str, list[str]]
+    copied: dict[Path, str]
 
 
 def folder_state(root: Path) -> FolderState:
-    return FolderState(last_undoable_run(root) is not None, taken_names(root))
+    return FolderState(last_undoable_run(root) is not None, taken_names(root), copied_before(root))
 
 
 class ThresholdSlider(QSlider):
@@ -210,8 +212,8 @@ class MainWindow(QMainWindow):
         """Why the scanned folder cannot be sorted (read-only, from :func:`~catsort.fileops.write_problem`), as the
         button's tooltip and the status line both say it, else None."""
         self._apply_records: list[Record] = []
-        self._taken_after_apply: dict[str, list[str]] | None = None
-        """The names in cats/ and dogs/ an apply left (None until its job has read them)."""
+        self._outputs_after_apply: FolderState | None = None
+        """The names in cats/ and dogs/, and the copies, an apply left (None until its job has read them)."""
         self._undoable = False
         self._job_failed = self._stopping = False
         self._job_error = ""  # the failed job's one line, for the status line that follows its dialog
@@ -588,8 +590,7 @@ class MainWindow(QMainWindow):
         self.empty.setText(text)
 
     def _to_move(self) -> int:
-        counts = self.photos.counts()
-        return counts["cats"] + counts["dogs"]
+        return self.photos.acting()
 
     def _can_apply(self) -> bool:
         return self.classifier is not None and self._cannot_write is None and self._to_move() > 0
@@ -728,9 +729,9 @@ class MainWindow(QMainWindow):
             elif isinstance(item, FolderState):
                 self._undoable = item.undoable
                 if self._job_kind == "applying":  # planned once, with the moved photos gone, when it ends
-                    self._taken_after_apply = item.taken
+                    self._outputs_after_apply = item
                 elif self._job_kind == "scanning":  # after an undo the rescan plans afresh: no re-plan here
-                    self.photos.set_taken(item.taken)
+                    self.photos.set_taken(item.taken, item.copied)
             elif isinstance(item, Started) and item.warnings:
                 self.status.showMessage(" · ".join(item.warnings), 20000)
             elif isinstance(item, UndoSummary):
@@ -783,10 +784,11 @@ class MainWindow(QMainWindow):
         elif kind == "applying":
             records, self._apply_records = self._apply_records, []
             # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
-            taken, self._taken_after_apply = self._taken_after_apply, None
+            outputs, self._outputs_after_apply = self._outputs_after_apply, None
             # Gone from its place (another program moved or deleted it), a photo leaves too: sorting it again would only fail again.
             gone = {r.path for r in records if r.action == "error" and not os.path.lexists(r.path)}
-            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone, taken)
+            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone,
+                                     outputs and (outputs.taken, outputs.copied))
             self._sorted_since_scan = self._sorted_since_scan or bool(records)
             copy = self.copy_radio.isChecked()
             stopped = not completed and bool(records)  # refused before its first file, it did not stop part way
