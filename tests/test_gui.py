@@ -955,7 +955,7 @@ def test_copying_again_in_the_window_leaves_the_photos_an_earlier_copy_made(qtbo
     assert window.apply_button.text() == "Copy 1 photo…"
     row = next(r for r in range(window.photos.rowCount()) if window.photos.decision(r).path.name == "red_0.jpg")
     assert window.photos.index(row).data(Qt.ItemDataRole.DisplayRole) == "red_0.jpg"
-    assert describe(window.photos.decision(row)) == "Cat · copied before" and counts(window)["cats"] == len(cats) + 1
+    assert describe(window.photos.decision(row)) == "Cat · copied" and counts(window)["cats"] == len(cats) + 1
     with qtbot.waitSignal(window.job_finished, timeout=60_000):
         window.apply()
     assert (sorted(os.listdir(pics / "cats")), sorted(os.listdir(pics / "dogs"))) == (sorted([*cats, "red_new.jpg"]), dogs)

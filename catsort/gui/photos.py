@@ -62,7 +62,7 @@ def describe(d: Decision) -> str:
     # Whole percents rounded down: 99.7% shows as 99%, never as a certainty the model does not have.
     label = LABEL_TITLES.get(d.prediction or "", d.prediction or "")
     if d.copied_to is not None:
-        return f"{label} · copied before"
+        return f"{label} · copied"  # "copied before" was cut short in the badge; the tooltip says it in full
     guess = f"Maybe {label.lower()}" if d.unsure else label  # in words, not only in the badge's colour
     return f"{guess} {int((d.confidence or 0) * 100)}%"
 
