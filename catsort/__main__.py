@@ -1,5 +1,5 @@
 import sys
 
-from catsort.cli import main
+from catsort.entry import cli
 
-sys.exit(main())
+sys.exit(cli())

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
+from catsort.entry import stop_signals
 from catsort.errors import CatsortError, InterruptedBeforeMoving, interrupted_before_moving
 
 if TYPE_CHECKING:
@@ -271,21 +272,17 @@ def _silence_stdout() -> None:
     os.close(devnull)
 
 
-def _stop_signals() -> list[signal.Signals]:
-    """Ctrl-C, and what a shutdown or ``kill`` (SIGTERM) and a closed terminal (SIGHUP) send; Windows has only the first."""
-    return [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)]
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def _stop_like_ctrl_c() -> dict[int, object]:
-    """Make SIGTERM and SIGHUP stop a run as Ctrl-C does (the file in hand finished, the journal ended, the
-    stop said) rather than end it mid-file without a word; the handlers they replace, to give back."""
-    callers = {signum: handler for signum in _stop_signals() if (handler := signal.getsignal(signum)) is not None}
+    """Make Ctrl-C, SIGTERM and SIGHUP stop a run the same way (the file in hand finished, the journal ended,
+    the stop said) rather than end it mid-file without a word, or with :mod:`catsort.entry`'s start-up
+    line; the handlers they replace, to give back."""
+    callers = {signum: handler for signum in stop_signals() if (handler := signal.getsignal(signum)) is not None}
     for signum, handler in callers.items():
-        if signum != signal.SIGINT and handler is not signal.SIG_IGN:  # nohup's ignored SIGHUP stays ignored
+        if handler is not signal.SIG_IGN:  # nohup's ignored SIGHUP stays ignored
             signal.signal(signum, _interrupt)
     return callers
 
@@ -299,7 +296,7 @@ def _past_the_echoed_ctrl_c() -> None:
 def _ignore_further_interrupts() -> None:
     """An impatient second Ctrl-C (or SIGTERM) while the first one's report prints: the work has stopped, so let it finish saying so."""
     if _in_main_thread():
-        for signum in _stop_signals():
+        for signum in stop_signals():
             signal.signal(signum, signal.SIG_IGN)
 
 

@@ -3,7 +3,7 @@
 The bundle holds two executables built from this one script and sharing one ``_internal/``:
 ``catsort`` (console: ``--headless``, ``--undo``, ``--version``, the window without arguments) and
 ``catsort-gui`` (windowed: ``catsort-gui [PATH]``, ``--self-test``). Which one runs is told by the
-executable's own name, so one analysis serves both (``catsort.cli:main`` / ``catsort.gui.app:main``,
+executable's own name, so one analysis serves both (``catsort.entry:cli`` / ``catsort.entry:gui``,
 the same functions as the pip-installed console and gui scripts).
 """
 
@@ -17,8 +17,6 @@ def _is_gui(executable: str) -> bool:
 
 
 if __name__ == "__main__":
-    if _is_gui(sys.executable):
-        from catsort.gui.app import main
-    else:
-        from catsort.cli import main
-    sys.exit(main())
+    from catsort.entry import cli, gui
+
+    sys.exit(gui() if _is_gui(sys.executable) else cli())

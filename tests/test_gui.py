@@ -626,8 +626,11 @@ QTimer.singleShot(60_000, app.quit)
 from catsort.cli import main
 sys.exit(main([{str(tmp_path / "pics")!r}]))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C left the idle window open")
     assert done.returncode == 0, done.stderr
     assert "scanned 10" in done.stdout
 
@@ -961,3 +964,61 @@ def test_copying_again_in_the_window_leaves_the_photos_an_earlier_copy_made(qtbo
     assert (sorted(os.listdir(pics / "cats")), sorted(os.listdir(pics / "dogs"))) == (sorted([*cats, "red_new.jpg"]), dogs)
     window.move_radio.setChecked(True)  # a move moves them all the same
     assert window.apply_button.text() == f"Move {len(cats) + len(dogs)} photos…"
+
+
+def test_a_shutdown_during_an_apply_closes_the_window_once_the_file_in_hand_is_done(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """SIGTERM (a shutdown, ``kill``) is the close button: the apply stops between files and ends its journal."""
+    import signal
+
+    from catsort.fileops import read_journals
+    from catsort.gui.app import close_on_stop_signals
+
+    pics = many_photos(tmp_path / "many", 60)
+    scan(qtbot, window, pics)
+    before = signal.getsignal(signal.SIGTERM)
+    with close_on_stop_signals(window) as received:
+        window.apply()
+        qtbot.waitUntil(lambda: (pics / "cats").exists() or window.state != "applying", timeout=30_000)  # under way
+        os.kill(os.getpid(), signal.SIGTERM)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is before
+    states, _ = read_journals(pics)
+    assert [s.ended for s in states] == [True]
+    moved = sum(1 for sub in ("cats", "dogs") if (pics / sub).is_dir() for _ in (pics / sub).iterdir())
+    assert moved + len(list(pics.glob("*.jpg"))) == 60, "every photo at its old place or its new one"
+
+
+def test_ctrl_c_in_the_terminal_closes_the_idle_window(tmp_path: Path, colour_model: Path) -> None:
+    """Qt's event loop never runs Python by itself: Ctrl-C once did nothing while the window waited for the user.
+    Sent from another thread, as a terminal sends it, while the main thread sits in the event loop running no
+    Python at all (no timer of the test's may wake it: one would run the handler late and hide the bug); if the
+    handler never runs, the window stays open until the subprocess timeout kills it and the test fails."""
+    import subprocess
+
+    album(tmp_path / "pics")
+    script = f"""
+import os, signal, sys, threading
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv[:1])
+from catsort.gui.window import MainWindow
+from pathlib import Path
+MainWindow.__init__.__defaults__ = (Path({str(colour_model)!r}),)
+def watch():  # Python in the main thread until the scan is reviewed; after that, none of ours
+    shown = [w for w in app.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    if shown and shown[0].state == "review":
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    else:
+        QTimer.singleShot(100, watch)
+QTimer.singleShot(100, watch)
+from catsort.entry import cli
+sys.argv[1:] = [{str(tmp_path / "pics")!r}]
+sys.exit(cli())
+"""
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C left the idle window open")
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr and "interrupted while starting" not in done.stderr, done.stderr

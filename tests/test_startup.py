@@ -280,3 +280,19 @@ def test_onnxruntime_keeps_no_device_id_and_queues_no_events(tmp_path: Path, cac
                           capture_output=True, text=True, env=env, cwd=REPO)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert [str(p.relative_to(home)) for p in home.rglob("*")] == []
+
+
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_while_the_program_starts_is_one_line_not_a_traceback(signum: str) -> None:
+    """Ctrl-C while Python still imports the app (what a user can hit in the first half second): no file is touched yet."""
+    code = ("import os, signal, time\nfrom catsort.entry import stop_quietly_while_starting\nstop_quietly_while_starting()\n"
+            f"os.kill(os.getpid(), signal.{signum})\ntime.sleep(30)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stderr) == (130, "catsort: interrupted while starting; nothing was changed\n")
+
+
+def test_nohups_ignored_hangup_stays_ignored_while_starting() -> None:
+    code = ("import os, signal\nsignal.signal(signal.SIGHUP, signal.SIG_IGN)\nfrom catsort.entry import stop_quietly_while_starting\n"
+            "stop_quietly_while_starting()\nos.kill(os.getpid(), signal.SIGHUP)\nprint('still here')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (0, "still here\n"), done.stderr

@@ -11,6 +11,7 @@ import argparse
 import ctypes
 import importlib.util
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -19,8 +20,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from catsort.entry import EXIT_INTERRUPTED
+
 if TYPE_CHECKING:
     from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QWidget
 
 EXIT_UNUSABLE = 2
 XCB_LIBRARIES = {
@@ -130,10 +134,50 @@ def open_window(path: Path | None = None, recursive: bool = False, self_test: bo
             return run_self_test(window)
     window = MainWindow()
     install_excepthook(window)
-    window.show()
-    if path is not None:
-        window.open_folder(path, recursive)
-    return app.exec()
+    with close_on_stop_signals(window) as received:
+        window.show()
+        if path is not None:
+            window.open_folder(path, recursive)
+        code = app.exec()
+    return EXIT_INTERRUPTED if received else code  # as a terminal program stopped by Ctrl-C
+
+
+@contextmanager
+def close_on_stop_signals(window: QWidget) -> Iterator[list[int]]:
+    """Ctrl-C in the terminal the window was started from, a shutdown's SIGTERM and a closed terminal's SIGHUP
+    close the window as its close button does: an apply under way finishes the file in hand and ends its
+    journal first (``MainWindow.closeEvent``). Yields the signals received, in order.
+
+    Python runs a signal handler only when it next runs bytecode, and Qt's event loop is C++ that would never
+    hand back: without the wakeup socket, Ctrl-C did nothing at all. Each signal also writes a byte to it, and
+    draining it in a slot is the Python that lets the handler run.
+    """
+    from PySide6.QtCore import QSocketNotifier
+
+    from catsort.entry import stop_signals
+
+    received: list[int] = []
+
+    def close(signum: int, frame: object) -> None:
+        received.append(signum)
+        window.close()
+
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+    notifier.activated.connect(lambda: reader.recv(512))
+    previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    handlers = {signum: signal.signal(signum, close) for signum in stop_signals() if signal.getsignal(signum) is not signal.SIG_IGN}
+    try:
+        yield received
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(previous_fd)
+        notifier.setEnabled(False)
+        reader.close()
+        writer.close()
 
 
 def app_icon() -> QIcon:
