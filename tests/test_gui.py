@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -29,6 +30,13 @@ from catsort.gui.window import MainWindow  # noqa: E402
 
 PURPLE = (120, 100, 110)
 """The colour model calls this a cat at about 0.79: moved at the default threshold 0.6, not at 0.9."""
+
+
+def window_process(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``script`` in a Python of its own (quitting a QApplication ends event loops for good, so not in this one),
+    offscreen, with settings of its own; raises ``TimeoutExpired`` after two minutes."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")})
 
 
 def album(folder: Path) -> dict[str, str]:
@@ -600,10 +608,7 @@ def test_dropping_a_folder_on_the_window_scans_it(qtbot, window: MainWindow, tmp
 
 
 def test_catsort_path_opens_the_window_and_scans_at_once(tmp_path: Path, colour_model: Path) -> None:
-    """``catsort PATH`` through the real entry point and its own event loop, in a process of its own
-    (quitting a QApplication ends event loops for good, so not in this one)."""
-    import os
-    import subprocess
+    """``catsort PATH`` through the real entry point and its own event loop."""
 
     album(tmp_path / "pics")
     script = f"""
@@ -626,11 +631,7 @@ QTimer.singleShot(60_000, app.quit)
 from catsort.cli import main
 sys.exit(main([{str(tmp_path / "pics")!r}]))
 """
-    try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")})
-    except subprocess.TimeoutExpired:
-        pytest.fail("Ctrl-C left the idle window open")
+    done = window_process(script, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "scanned 10" in done.stdout
 
@@ -993,8 +994,6 @@ def test_ctrl_c_in_the_terminal_closes_the_idle_window(tmp_path: Path, colour_mo
     Sent from another thread, as a terminal sends it, while the main thread sits in the event loop running no
     Python at all (no timer of the test's may wake it: one would run the handler late and hide the bug); if the
     handler never runs, the window stays open until the subprocess timeout kills it and the test fails."""
-    import subprocess
-
     album(tmp_path / "pics")
     script = f"""
 import os, signal, sys, threading
@@ -1016,8 +1015,7 @@ sys.argv[1:] = [{str(tmp_path / "pics")!r}]
 sys.exit(cli())
 """
     try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": str(tmp_path / "config")})
+        done = window_process(script, tmp_path)
     except subprocess.TimeoutExpired:
         pytest.fail("Ctrl-C left the idle window open")
     assert done.returncode == 130, done.stderr
