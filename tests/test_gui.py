@@ -997,6 +997,7 @@ def test_ctrl_c_in_the_terminal_closes_the_idle_window(tmp_path: Path, colour_mo
     album(tmp_path / "pics")
     script = f"""
 import os, signal, sys, threading
+signal.signal(signal.SIGINT, signal.SIG_DFL)  # as in a terminal, whatever the tests run under
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv[:1])

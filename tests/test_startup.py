@@ -284,8 +284,10 @@ def test_onnxruntime_keeps_no_device_id_and_queues_no_events(tmp_path: Path, cac
 
 @pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_a_stop_while_the_program_starts_is_one_line_not_a_traceback(signum: str) -> None:
-    """Ctrl-C while Python still imports the app (what a user can hit in the first half second): no file is touched yet."""
-    code = ("import os, signal, time\nfrom catsort.entry import stop_quietly_while_starting\nstop_quietly_while_starting()\n"
+    """Ctrl-C while Python still imports the app (what a user can hit in the first half second): no file is touched yet.
+    The signal starts at its default, as in a terminal, whatever this test runs under (``nohup`` ignores SIGHUP)."""
+    code = (f"import os, signal, time\nsignal.signal(signal.{signum}, signal.SIG_DFL)\n"
+            "from catsort.entry import stop_quietly_while_starting\nstop_quietly_while_starting()\n"
             f"os.kill(os.getpid(), signal.{signum})\ntime.sleep(30)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stderr) == (130, "catsort: interrupted while starting; nothing was changed\n")
