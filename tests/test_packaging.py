@@ -96,7 +96,7 @@ def test_ci_runs_the_readme_test_command_verbatim_then_the_packaging_check():
 
 def test_spec_and_scripts_parse():
     compile((PACKAGING / "catsort.spec").read_text(encoding="utf-8"), "catsort.spec", "exec")
-    for script in ("catsort_entry.py", "audit_bundle.py", "fix_runpaths.py", "record_samples.py", "make_samples.py",
+    for script in ("catsort_entry.py", "rth_stop_quietly.py", "audit_bundle.py", "fix_runpaths.py", "record_samples.py", "make_samples.py",
                    "linux/deb_depends.py", "linux/elf.py", "macos/dmg_settings.py"):
         compile((PACKAGING / script).read_text(encoding="utf-8"), script, "exec")
 
