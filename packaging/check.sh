@@ -6,6 +6,7 @@
 #                   ../shared/data/real when present, generated ones otherwise, plus a HEIC, a PNG, a
 #                   broken file and a text file): every file must land where `python -m catsort` puts it
 # 3 version         `catsort --version` names the app version and the model's sha256 prefix
+#   ctrl-c          Ctrl-C at 0.3 s (starting) and 3 s (the window open): exit 130, never a traceback
 # 4 self-test       `catsort-gui --self-test` offscreen, and on xcb under xvfb-run when available
 # 5 ldd             the Qt platform plugins miss no library (the other Qt plugins are listed, not judged)
 # 6 portable        the .tar.gz unpacks and runs
@@ -139,6 +140,34 @@ s_version() {
     grep -q "$sha" <<< "$text" || { echo "--version does not name the model's sha256 ($sha...)"; return 1; }
 }
 
+s_ctrl_c() {  # frozen: the start-up handler (set from packaging/rth_stop_quietly.py on) and the open window's
+    [ -d "$tmp/photos" ] || { echo "no photo folder (the headless step makes it)"; return 1; }
+    "$py" - "$bundle" "$tmp/photos" "$tmp/ctrl-c-config" <<'PY'
+import os, signal, subprocess, sys, time
+bundle, photos, config = sys.argv[1:4]
+bad = 0
+for prog, args, delay in (("catsort", ["--headless", "--dry-run"], 0.3), ("catsort-gui", [], 0.3), ("catsort-gui", [], 3)):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_CONFIG_HOME": config}
+    # SIGINT at its default, as in a terminal: a job started in the background of a script ignores it
+    p = subprocess.Popen([f"{bundle}/{prog}", *args, photos], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(delay)
+    p.send_signal(signal.SIGINT)
+    try:
+        err = p.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        p.kill()
+        print(f"{prog}: Ctrl-C after {delay} s did not stop it")
+        bad = 1
+        continue
+    lines = [line for line in err.splitlines() if "propagateSizeHints" not in line]  # the offscreen plugin's own notice
+    ok = p.returncode == 130 and not any("Traceback" in line or "Failed to execute" in line for line in lines)
+    print(f"{prog}: Ctrl-C after {delay} s: exit {p.returncode}, {' | '.join(lines) or 'nothing on stderr'}")
+    bad |= not ok
+sys.exit(bad)
+PY
+}
+
 s_selftest_offscreen() {  # in a fresh home: the self-test must leave the user's settings alone, and onnxruntime keep no device ID
     local home=$tmp/selftest-home left
     rm -rf "$home"; mkdir -p "$home"
@@ -198,6 +227,7 @@ step "build (packaging/build.sh)" s_build
 if [ -x "$bundle/catsort" ]; then
     step "frozen --headless = python -m catsort" s_headless
     step "catsort --version" s_version
+    step "Ctrl-C while starting and in the window" s_ctrl_c
     step "catsort-gui --self-test (offscreen)" s_selftest_offscreen
     step "catsort-gui --self-test (xcb, Xvfb)" s_selftest_xcb
     step "ldd Qt platform plugins" s_ldd
