@@ -227,7 +227,7 @@ step "build (packaging/build.sh)" s_build
 if [ -x "$bundle/catsort" ]; then
     step "frozen --headless = python -m catsort" s_headless
     step "catsort --version" s_version
-    step "Ctrl-C while starting and in the window" s_ctrl_c
+    step "Ctrl-C: starting, open window" s_ctrl_c
     step "catsort-gui --self-test (offscreen)" s_selftest_offscreen
     step "catsort-gui --self-test (xcb, Xvfb)" s_selftest_xcb
     step "ldd Qt platform plugins" s_ldd
