@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
-from catsort.entry import stop_signals
+from catsort.entry import Handler, handle_stop_signals, restore_handlers, stop_signals
 from catsort.errors import CatsortError, InterruptedBeforeMoving, interrupted_before_moving
 
 if TYPE_CHECKING:
@@ -196,8 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = _run(args)
     finally:
-        for signum, handler in callers.items():  # a caller (a test) keeps its own, and so do the programs it starts
-            signal.signal(signum, handler)
+        restore_handlers(callers)  # a caller (a test) keeps its own, and so do the programs it starts
     if argv is None:  # the program itself (console script, python -m catsort, the bundle), not a caller
         _leave(code)
     return code
@@ -276,15 +275,11 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _stop_like_ctrl_c() -> dict[int, object]:
+def _stop_like_ctrl_c() -> dict[int, Handler]:
     """Make Ctrl-C, SIGTERM and SIGHUP stop a run the same way (the file in hand finished, the journal ended,
     the stop said) rather than end it mid-file without a word, or with :mod:`catsort.entry`'s start-up
     line; the handlers they replace, to give back."""
-    callers = {signum: handler for signum in stop_signals() if (handler := signal.getsignal(signum)) is not None}
-    for signum, handler in callers.items():
-        if handler is not signal.SIG_IGN:  # nohup's ignored SIGHUP stays ignored
-            signal.signal(signum, _interrupt)
-    return callers
+    return handle_stop_signals(_interrupt)
 
 
 def _past_the_echoed_ctrl_c() -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP")
 """Ctrl-C, a shutdown or ``kill``, a closed terminal; Windows has only the first."""
@@ -30,12 +32,31 @@ def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
     os._exit(EXIT_INTERRUPTED)  # nothing to tidy: no file is open, no thread does work yet
 
 
+Handler = Callable[[int, FrameType | None], Any] | int | None
+"""What :func:`signal.getsignal` gives: a function, ``SIG_DFL``/``SIG_IGN``, or None (set outside Python)."""
+
+
+def handle_stop_signals(handler: Callable[[int, FrameType | None], Any]) -> dict[int, Handler]:
+    """Let ``handler`` take every stop signal, but for one a parent set to be ignored (``nohup``'s SIGHUP),
+    which stays ignored, and one set outside Python, which could not be given back. Returns the handlers
+    to give back with :func:`restore_handlers`, the ignored ones included (a run may ignore them all while
+    it reports)."""
+    previous = {signum: was for signum in stop_signals() if (was := signal.getsignal(signum)) is not None}
+    for signum, was in previous.items():
+        if was is not signal.SIG_IGN:
+            signal.signal(signum, handler)
+    return previous
+
+
+def restore_handlers(previous: dict[int, Handler]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+
+
 def stop_quietly_while_starting() -> None:
     """Ctrl-C, SIGTERM and SIGHUP end the process with :data:`STARTING_LINE` until someone sets their own
-    handlers; one a parent set to be ignored (``nohup``'s SIGHUP) stays ignored."""
-    for signum in stop_signals():
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _stop_while_starting)
+    handlers."""
+    handle_stop_signals(_stop_while_starting)
 
 
 def cli() -> int:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from catsort.entry import EXIT_INTERRUPTED
+from catsort.entry import EXIT_INTERRUPTED, handle_stop_signals, restore_handlers
 
 if TYPE_CHECKING:
     from PySide6.QtGui import QIcon
@@ -154,8 +154,6 @@ def close_on_stop_signals(window: QWidget) -> Iterator[list[int]]:
     """
     from PySide6.QtCore import QSocketNotifier
 
-    from catsort.entry import stop_signals
-
     received: list[int] = []
 
     def close(signum: int, frame: object) -> None:
@@ -168,12 +166,11 @@ def close_on_stop_signals(window: QWidget) -> Iterator[list[int]]:
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
     notifier.activated.connect(lambda: reader.recv(512))
     previous_fd = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
-    handlers = {signum: signal.signal(signum, close) for signum in stop_signals() if signal.getsignal(signum) is not signal.SIG_IGN}
+    handlers = handle_stop_signals(close)
     try:
         yield received
     finally:
-        for signum, handler in handlers.items():
-            signal.signal(signum, handler)
+        restore_handlers(handlers)
         signal.set_wakeup_fd(previous_fd)
         notifier.setEnabled(False)
         reader.close()
