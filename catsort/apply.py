@@ -73,6 +73,10 @@ def _copy_of(root: Path, d: Decision) -> str | None:
     return str(root / d.copied_to) if d.copied_to else None
 
 
+CHANGED_SINCE_SCAN = "changed since the scan; left in place (scan again to sort it)"
+"""A record's error for a photo whose size or time changed after its verdict: the window scans again when it sees it."""
+
+
 def _changed_since_scan(d: Decision) -> str | None:
     try:
         st = os.lstat(d.path)
@@ -81,7 +85,7 @@ def _changed_since_scan(d: Decision) -> str | None:
     except OSError as exc:
         return f"cannot read file: {exc.strerror or exc}"
     if d.fingerprint is not None and (st.st_size, st.st_mtime_ns) != d.fingerprint:
-        return "changed since the scan; left in place (scan again to sort it)"
+        return CHANGED_SINCE_SCAN
     return None
 
 

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from conftest import crashed, move_announced, photo, remount, shared, tree_hashes, write_colour_model  # noqa: E402
+from conftest import RED, crashed, move_announced, photo, remount, shared, tmpfs, tree_hashes, write_colour_model  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QKeySequence  # noqa: E402
 from PySide6.QtWidgets import QPushButton  # noqa: E402
@@ -69,7 +69,8 @@ def dialog_log(monkeypatch) -> list[tuple[str, str]]:
         return True
 
     monkeypatch.setattr(dialogs, "confirm_apply", confirm)
-    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, recs, copy, stop: log.append(("summary", f"{len(recs)} {stop}")))
+    monkeypatch.setattr(dialogs, "show_summary", lambda parent, folder, recs, copy, stop, reason="": log.append(
+        ("summary", f"{len(recs)} {stop}" + (f" | {reason}" if reason else ""))))
     monkeypatch.setattr(dialogs, "show_error", lambda parent, title, message: log.append((title, message)))
     monkeypatch.setattr(dialogs, "show_info", lambda parent, title, message: log.append((title, message)))
     return log
@@ -738,6 +739,71 @@ def test_a_photo_deleted_since_the_scan_leaves_the_review_after_a_sort(qtbot, wi
     assert all(p.exists() for p in left) and ("summary", "7 False") in dialog_log, "the 7 planned moves, one of them failed"
 
 
+def noisy_cats(folder: Path, count: int) -> dict[str, str]:
+    """``count`` red photos of about 200 KB each: noise does not compress, so a small disk fills up."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        noise = np.random.default_rng(i).integers(-40, 40, (480, 640, 3))
+        pixels = np.clip(np.asarray(photo(RED, (640, 480), seed=i)).astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"red_{i:02d}.jpg", quality=95)
+    return tree_hashes(folder)
+
+
+def test_a_sort_a_full_disk_stops_is_one_dialog_and_can_be_undone(qtbot, window: MainWindow, tmp_path: Path, mounts,
+                                                                 dialog_log) -> None:
+    """Undo was once greyed out here (the folder's state was read after the apply, which had raised), while the
+    summary said to press it; and the summary opened on top of an error box of the same title."""
+    pics = tmp_path / "pics"
+    before = noisy_cats(pics, 8)
+    tmpfs(mounts, pics / "cats", "700k")  # another filesystem: each move is a copy, and only a few fit
+    scan(qtbot, window, pics)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    titles = [title for title, _ in dialog_log]
+    assert titles.count("summary") == 1 and "Moving stopped" not in titles, dialog_log
+    summary = dialog_log[-1][1]
+    assert summary.startswith(f"{len(list((pics / 'cats').glob('*.jpg')))} True | ") and "disk is full" in summary
+    assert 0 < len(list((pics / "cats").glob("*.jpg"))) < 8 and window.undo_button.isEnabled()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    qtbot.waitUntil(lambda: window.state == "review" and not window.busy, timeout=60_000)
+    assert tree_hashes(pics) == before
+
+
+def test_a_photo_changed_since_the_scan_is_looked_at_again(qtbot, window: MainWindow, tmp_path: Path, dialog_log) -> None:
+    """Its move is refused (the verdict was of another picture); the review once kept that verdict, and a second
+    Move failed the same way, as often as it was tried."""
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    changed = tmp_path / "pics" / "red_0.jpg"
+    photo((40, 200, 40), size=(400, 300), seed=99).save(changed, quality=90)  # now a green one: "other"
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert dialog_log[-1] == ("summary", "7 False") and changed.exists()
+    qtbot.waitUntil(lambda: window.state == "review" and not window.busy, timeout=60_000)
+    (row,) = [r for r in range(window.photos.rowCount()) if window.photos.decision(r).path == changed.resolve()]
+    assert window.photos.decision(row).prediction == "other" and window.photos.decision(row).folder is None
+    assert not window.apply_button.isEnabled(), "nothing left to move: the rest are two greens and a broken file"
+    assert window.status.currentMessage().startswith("Moved 6 photos: 4 to cats/ and 2 to dogs/. Scanned 4 photos in ")
+
+
+def test_a_folder_gone_read_only_since_the_scan_says_so_after_the_refusal(qtbot, window: MainWindow, tmp_path: Path, mounts,
+                                                                         dialog_log) -> None:
+    pics = tmpfs(mounts, tmp_path / "pics", "4m")
+    before = album(pics)
+    scan(qtbot, window, pics)
+    remount(pics, "ro")  # a card's lock switch, a share turned read-only
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert dialog_log[-1][0] == "Nothing was moved" and "read-only" in dialog_log[-1][1], dialog_log
+    qtbot.waitUntil(lambda: window.state == "review" and not window.busy, timeout=60_000)
+    assert not window.apply_button.isEnabled() and window.apply_button.text() == "Read-only folder"
+    assert window.stopped_banner.isVisible() and tree_hashes(pics) == before
+
+
 def test_the_about_text_names_only_what_the_model_learnt_from() -> None:
     from catsort.model import ModelCard, shipped_card_path
 
@@ -967,8 +1033,10 @@ def test_copying_again_in_the_window_leaves_the_photos_an_earlier_copy_made(qtbo
     assert window.apply_button.text() == f"Move {len(cats) + len(dogs)} photos…"
 
 
-def test_a_shutdown_during_an_apply_closes_the_window_once_the_file_in_hand_is_done(qtbot, window: MainWindow, tmp_path: Path) -> None:
-    """SIGTERM (a shutdown, ``kill``) is the close button: the apply stops between files and ends its journal."""
+def test_a_shutdown_during_an_apply_closes_the_window_once_the_file_in_hand_is_done(qtbot, window: MainWindow, tmp_path: Path,
+                                                                                     dialog_log) -> None:
+    """SIGTERM (a shutdown, ``kill``) is the close button: the apply stops between files and ends its journal, and
+    the window closes without a summary nobody is there to answer (a real one would have held the shutdown)."""
     import signal
 
     from catsort.fileops import read_journals
@@ -983,6 +1051,7 @@ def test_a_shutdown_during_an_apply_closes_the_window_once_the_file_in_hand_is_d
         os.kill(os.getpid(), signal.SIGTERM)
         qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
     assert received == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is before
+    assert [title for title, _ in dialog_log] == ["confirm"]
     states, _ = read_journals(pics)
     assert [s.ended for s in states] == [True]
     moved = sum(1 for sub in ("cats", "dogs") if (pics / sub).is_dir() for _ in (pics / sub).iterdir())

@@ -128,8 +128,9 @@ def failed_sentence(records: list[Record], copy: bool) -> str:
 
 
 def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool,
-                cancelled: bool) -> tuple[QMessageBox, dict[QPushButton, Path]]:
-    """What the apply did, the failures with their reasons, and buttons to open the output folders."""
+                cancelled: bool, reason: str = "") -> tuple[QMessageBox, dict[QPushButton, Path]]:
+    """What the apply did, why it stopped (``reason``: the error that ended it part way), the failures with their
+    reasons, and buttons to open the output folders."""
     done = _done(records)
     failed = [r for r in records if r.action == "error"]
     words = verb(copy)
@@ -140,6 +141,7 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     box.setText(done_sentence(records, copy, cancelled))
     undo = f"“Undo last sort” {words.undo}, now or after you close catsort."
     info = " ".join(([failed_sentence(records, copy) + " (details below)."] if failed else []) + ([undo] if moved else []))
+    info = "\n\n".join(part for part in (reason, info) if part)  # why it stopped, a paragraph of its own
     if failed:
         box.setDetailedText("\n".join(f"{Path(r.path).name}: {r.error}" for r in failed))
     box.setInformativeText(info)
@@ -154,8 +156,8 @@ def summary_box(parent: QWidget, folder: Path, records: list[Record], copy: bool
     return box, buttons
 
 
-def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: bool, cancelled: bool) -> None:
-    box, buttons = summary_box(parent, folder, records, copy, cancelled)
+def show_summary(parent: QWidget, folder: Path, records: list[Record], copy: bool, cancelled: bool, reason: str = "") -> None:
+    box, buttons = summary_box(parent, folder, records, copy, cancelled, reason)
     box.exec()
     target = buttons.get(box.clickedButton())
     if target is not None:

@@ -8,6 +8,7 @@ photo model), every file operation from :func:`catsort.apply.apply_plan` and
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import sys
@@ -48,7 +49,7 @@ from PySide6.QtWidgets import (
 )
 
 from catsort import __version__
-from catsort.apply import Record, Started, UndoSummary, apply_plan, copied_before, last_undoable_run, settle_earlier_runs, undo_runs
+from catsort.apply import CHANGED_SINCE_SCAN, Record, Started, UndoSummary, apply_plan, copied_before, last_undoable_run, settle_earlier_runs, undo_runs
 from catsort.classify import Prediction
 from catsort.errors import CatsortError, FolderBusyError, FolderError, FolderVanished
 from catsort.fileops import check_folder, check_writable_places, write_problem
@@ -216,10 +217,11 @@ class MainWindow(QMainWindow):
         """The names in cats/ and dogs/, and the copies, an apply left (None until its job has read them)."""
         self._undoable = False
         self._job_failed = self._stopping = False
-        self._job_error = ""  # the failed job's one line, for the status line that follows its dialog
+        self._job_error = ""  # the failed job's one line, for its dialog and the status line that follows it
+        self._job_error_kind = ""  # the failed job's error class, which names its dialog
         self._close_when_done = False
         self._rescan_when_done = False
-        self._undone_note = ""  # "Put 38 photos back. ": kept for the status line of the rescan that follows
+        self._rescan_note = ""  # "Put 38 photos back. ": the job's outcome, kept for the status line of the rescan that follows it
         self._verdicts: dict[Path, Prediction] = {}
         """Every verdict the scans of this folder gave, by path, also of photos a sort has moved away: the rescan
         after an undo (or a change of Include sub-folders) reuses those still unchanged at their path."""
@@ -662,7 +664,7 @@ class MainWindow(QMainWindow):
         self._show_stopped(None)
         self.progress_bar.setRange(0, 0)  # a busy bar until the count is known
         self.progress_label.setText("Listing photos…")  # not the last job's "Stopping…" or counts
-        if not self._undone_note:  # the last scan's closing line is not about this one (an undo's stays: it is why this scan runs)
+        if not self._rescan_note:  # the last scan's closing line is not about this one (an undo's stays: it is why this scan runs)
             self.status.clearMessage()
         classifier = self.classifier
         size = round(THUMB * min(2.0, max(1.0, self.devicePixelRatioF())))
@@ -700,7 +702,7 @@ class MainWindow(QMainWindow):
     def _start(self, kind: str, job: worker.Job) -> None:
         self._job_kind = kind
         self._job_failed = self._stopping = False
-        self._job_error = ""
+        self._job_error = self._job_error_kind = ""
         self._set_state(kind)
         self._job = worker.start(self, job, self._on_batch, self._on_failed, self._on_finished)
         self._reap_threads()
@@ -752,58 +754,93 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_failed(self, kind: str, message: str) -> None:
-        self._job_failed, self._job_error = True, message
+        """Keep why the job failed. Its dialog waits for the job's end (:meth:`_on_finished`): then there is one
+        dialog over a settled window, never one opened inside another's event loop, and none while it closes."""
+        self._job_failed, self._job_error, self._job_error_kind = True, message, kind
         self._folder_gone = kind == FolderVanished.__name__
-        title = {"scanning": "The scan stopped", "applying": f"{dialogs.verb(self.copy_radio.isChecked()).doing} stopped", "undoing": "Undo stopped"}[self._job_kind]
-        if kind == FolderError.__name__ and self._job_kind == "scanning":
-            title = "This folder cannot be sorted"
-        if kind == FolderBusyError.__name__:
-            title = "This folder is busy"
-        dialogs.show_error(self, title, message)
+
+    def _error_title(self, anything_done: bool) -> str:
+        """The failed job's dialog title: what stopped, or what was refused."""
+        words = dialogs.verb(self.copy_radio.isChecked())
+        if self._job_error_kind == FolderBusyError.__name__:
+            return "This folder is busy"
+        if self._job_kind == "scanning":
+            return "This folder cannot be sorted" if self._job_error_kind == FolderError.__name__ else "The scan stopped"
+        if self._job_kind == "applying":
+            return f"{words.doing} stopped" if anything_done else f"Nothing was {words.past.lower()}"
+        return "Undo stopped"
 
     @Slot(bool)
     def _on_finished(self, completed: bool) -> None:
         kind, self._job = self._job_kind, None
+        # Closing (its button, Ctrl-C, a shutdown), the window opens no dialog: nobody is there to answer it.
+        tell = not self._close_when_done
         if kind == "scanning":
-            n = self.photos.rowCount()
-            if completed and self._scan_total == 0:
-                untried = not self.recursive and self.folder is not None and has_subfolders(self.folder)
-                dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
-                    " (its sub-folders were not looked at: tick “Include sub-folders”)." if untried else "."))
-            note = _settled_note(*self._settled) + (f" · {self._cannot_write}" if self._cannot_write else "")
-            nothing = "" if self._settled[0] else ": nothing was changed"
-            stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
-            undone, self._undone_note = self._undone_note, ""
-            if self._folder_gone:  # what it scanned is not there to sort: the reason is the news
-                self.status.showMessage(self._job_error, 30000)
-            else:
-                self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
-                                        + ("" if completed else stopped) + note, 30000 if note else 15000)
-            self._looked, self._sorted_since_scan = n, False
-            self._show_stopped(None if completed or 0 < self._scan_total <= n else max(self._scan_total - n, 0))
+            self._end_scan(completed)
+            if tell and self._job_failed:
+                dialogs.show_error(self, self._error_title(False), self._job_error)
         elif kind == "applying":
-            records, self._apply_records = self._apply_records, []
-            # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
-            outputs, self._outputs_after_apply = self._outputs_after_apply, None
-            # Gone from its place (another program moved or deleted it), a photo leaves too: sorting it again would only fail again.
-            gone = {r.path for r in records if r.action == "error" and not os.path.lexists(r.path)}
-            self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone,
-                                     outputs and (outputs.taken, outputs.copied))
-            self._sorted_since_scan = self._sorted_since_scan or bool(records)
-            copy = self.copy_radio.isChecked()
-            stopped = not completed and bool(records)  # refused before its first file, it did not stop part way
-            self._say_outcome(dialogs.done_sentence(records, copy, stopped), dialogs.failed_sentence(records, copy))
-            if records:  # a run refused before its first file (busy, a linked cats/) has had its dialog
-                dialogs.show_summary(self, self.folder, records, copy, not completed)
-        elif not completed:  # an undo that did not end has no rescan to say what happened
-            self._say_outcome("Undo stopped.")
-        self._settle_review()
+            records = self._end_apply(completed)
+            if tell and records:  # one dialog: what it did, and why it stopped
+                dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed,
+                                     self._job_error if self._job_failed else "")
+            elif tell and self._job_failed:
+                dialogs.show_error(self, self._error_title(False), self._job_error)
+        else:
+            self._settle_review()
+            if not completed:  # an undo that did not end has no rescan to say what happened
+                self._say_outcome("Undo stopped.")
+            if tell and self._job_failed:
+                dialogs.show_error(self, self._error_title(False), self._job_error)
         if self._close_when_done:
             self.close()
         elif self._rescan_when_done and self.folder is not None and not self._folder_gone:
             self._rescan_when_done = False
             self.open_folder(self.folder, self.recursive)
         self.job_finished.emit(kind, completed)
+
+    def _end_scan(self, completed: bool) -> None:
+        """The review after a scan: its closing status line, the stopped-scan banner, "No photos found"."""
+        n = self.photos.rowCount()
+        note = _settled_note(*self._settled) + (f" · {self._cannot_write}" if self._cannot_write else "")
+        nothing = "" if self._settled[0] else ": nothing was changed"
+        stopped = f" (stopped{nothing})" if self._job_failed else f" (cancelled{nothing})"
+        undone, self._rescan_note = self._rescan_note, ""
+        if self._folder_gone:  # what it scanned is not there to sort: the reason is the news
+            self.status.showMessage(self._job_error, 30000)
+        else:
+            self.status.showMessage(undone + f"Scanned {dialogs.plural(n, 'photo')} in {_duration(time.monotonic() - self._scan_started)}"
+                                    + ("" if completed else stopped) + note, 30000 if note else 15000)
+        self._looked, self._sorted_since_scan = n, False
+        self._show_stopped(None if completed or 0 < self._scan_total <= n else max(self._scan_total - n, 0))
+        self._settle_review()
+        if completed and self._scan_total == 0 and not self._close_when_done:
+            untried = not self.recursive and self.folder is not None and has_subfolders(self.folder)
+            dialogs.show_info(self, "No photos found", f"There are no photos in {self.folder}" + (
+                " (its sub-folders were not looked at: tick “Include sub-folders”)." if untried else "."))
+
+    def _end_apply(self, completed: bool) -> list[Record]:
+        """The review after an apply (the photos done leave it), its status line; the apply's records."""
+        records, self._apply_records = self._apply_records, []
+        # Moved or copied, a photo is done: it leaves the review, so a second click cannot copy it again.
+        outputs, self._outputs_after_apply = self._outputs_after_apply, None
+        # Gone from its place (another program moved or deleted it), a photo leaves too: sorting it again would only fail again.
+        gone = {r.path for r in records if r.action == "error" and not os.path.lexists(r.path)}
+        self.photos.remove_paths({r.path for r in records if r.destination and r.action in ("move", "copy")} | gone,
+                                 outputs and (outputs.taken, outputs.copied))
+        self._sorted_since_scan = self._sorted_since_scan or bool(records)
+        copy = self.copy_radio.isChecked()
+        stopped = not completed and bool(records)  # refused before its first file, it did not stop part way
+        sentence = dialogs.done_sentence(records, copy, stopped)
+        self._say_outcome(sentence, dialogs.failed_sentence(records, copy))
+        # A photo changed since its verdict, or a folder that refused the sort (gone read-only since the scan), is
+        # looked at again: the review then shows the new photo's verdict, or why nothing can be sorted here, and
+        # not a button that would only fail the same way again.
+        refused = self._job_error_kind == FolderError.__name__ and not records
+        if refused or any(r.error == CHANGED_SINCE_SCAN for r in records):
+            self._rescan_when_done, self._rescan_note = True, sentence + " "
+        self._settle_review()
+        return records
 
     @Slot()
     def _scan_again(self) -> None:
@@ -912,7 +949,13 @@ class MainWindow(QMainWindow):
         self.progress_bar.setRange(0, len(todo))
         self.progress_bar.setValue(0)
         def job(cancel: threading.Event) -> Iterator[object]:
-            yield from apply_plan(folder, todo, copy, cancel)
+            try:
+                yield from apply_plan(folder, todo, copy, cancel)
+            except CatsortError:
+                # Stopped part way (a full disk), what did move can be undone: the Undo button must know it.
+                with contextlib.suppress(CatsortError, OSError):
+                    yield folder_state(folder)
+                raise
             yield folder_state(folder)
 
         self._start("applying", job)
@@ -944,7 +987,7 @@ class MainWindow(QMainWindow):
             dialogs.show_info(self, "Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
             text = "Nothing to undo"
         self.status.showMessage(text + ".", 15000)
-        self._undone_note = text + ". "
+        self._rescan_note = text + ". "
         self._rescan_when_done = True  # the photos are back where they were: show them again (their verdicts kept)
 
 
