@@ -8,6 +8,7 @@ symlink: a link is left alone, not followed out of the tree and not moved as if 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +25,21 @@ class Unreadable:
     reason: str
 
 
+def natural_order(name: str) -> tuple[list[int | str], str]:
+    """A sort key that orders names as a file manager does: case aside, and numbers by value (IMG_2 before IMG_10).
+    The name itself breaks ties (``a1`` and ``a01``), so the order stays total and stable."""
+    parts = re.split(r"(\d+)", name)  # text, number, text, ...: numbers at the odd places (never "²", which is no \d)
+    return [int(part) if i % 2 else part.casefold() for i, part in enumerate(parts)], name
+
+
 def scan(root: Path, recursive: bool = False) -> Iterator[Path | Unreadable]:
-    """Yield image paths under ``root`` in a stable order (by name), or :class:`Unreadable` entries."""
+    """Yield image paths under ``root`` in a stable order (:func:`natural_order`), or :class:`Unreadable` entries."""
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
+                entries = sorted(it, key=lambda e: natural_order(e.name))
         except OSError as exc:
             yield Unreadable(folder, f"cannot read folder: {exc.strerror or exc}")
             continue

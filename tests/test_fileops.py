@@ -403,3 +403,12 @@ def test_a_sorted_folders_output_folder_is_known_whatever_its_case(tmp_path: Pat
     (tmp_path / ".catsort").mkdir()
     line = output_folder_line(tmp_path / name)
     assert line is not None and line.startswith(f"{tmp_path / name} is catsort's {name.lower()}/ folder")
+
+
+def test_photos_come_in_the_order_a_file_manager_shows_them(tmp_path: Path) -> None:
+    """Case aside and numbers by value: the review once put IMG_10 before IMG_9, and every capital before "apple"."""
+    from catsort.scan import scan
+
+    for name in ("IMG_10.jpg", "img_9.jpg", "IMG_2.jpg", "Zoo.jpg", "apple.jpg", "IMG_1².jpg"):
+        (tmp_path / name).write_bytes(b"not decoded by a scan")
+    assert [p.name for p in scan(tmp_path)] == ["apple.jpg", "IMG_1².jpg", "IMG_2.jpg", "img_9.jpg", "IMG_10.jpg", "Zoo.jpg"]
