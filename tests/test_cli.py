@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -269,6 +270,22 @@ def test_a_recursive_run_leaves_a_sorted_sub_folders_cats_and_dogs_alone(tmp_pat
     assert {k: v for k, v in tree_hashes(pics / "2019").items() if "/" in k} == {k: v for k, v in sorted_sub.items() if "/" in k}
     assert run(["--undo", str(pics)], capsys)[0] == 0
     assert run(["--undo", str(pics / "2019")], capsys)[0] == 0 and tree_hashes(pics / "2019") == before
+
+
+@pytest.mark.parametrize("name", ["Cats", "DOGS", "cats."])
+def test_a_recursive_run_leaves_a_cats_folder_in_another_case_alone(tmp_path: Path, colour_model: Path, capsys, name: str) -> None:
+    """On a case-insensitive disk Cats/ is catsort's cats/, and the journal check folds the case as such a disk
+    does: -r once swept Cats/ into cats/, and its undo then refused the journal ("not a photo catsort sorts")."""
+    pics = tmp_path / "pics"
+    make_album(pics, cats=2, dogs=1, others=1)
+    shutil.copy(next(pics.glob("red_*.jpg")), pics / "kitty.jpg")
+    (pics / name).mkdir()
+    (pics / "kitty.jpg").rename(pics / name / "kitty.jpg")
+    before = tree_hashes(pics)
+    assert run(["--headless", "-r", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == 0
+    assert (pics / name / "kitty.jpg").exists() and (pics / "cats").is_dir()
+    code, out, err = run(["--undo", str(pics)], capsys)
+    assert code == 0 and "ignoring" not in out + err and tree_hashes(pics) == before
 
 
 def test_quiet_and_verbose_together_are_refused(tmp_path: Path, colour_model: Path, capsys) -> None:
