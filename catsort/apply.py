@@ -287,5 +287,6 @@ def _pending(states: list[JournalState]) -> list[JournalState]:
 
 
 def _transferred(state: JournalState) -> bool:
-    """Whether a run journaled a move or a copy, and so has something ``--undo`` can take back."""
-    return any(intent.op != "mkdir" for intent in state.intents)
+    """Whether a run journaled a move or a copy it did not give up on, and so may have something ``--undo`` can take
+    back. A run whose every move failed (a cats/ it may not write in) is not the run ``--undo`` means."""
+    return any(intent.op != "mkdir" and not intent.abandoned for intent in state.intents)

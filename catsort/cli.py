@@ -13,6 +13,7 @@ went away (``| head``), as a shell reports a program a closed pipe stopped.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
-from catsort.entry import Handler, handle_stop_signals, restore_handlers, stop_signals
+from catsort.entry import Handler, handle_stop_signals, restore_handlers
 from catsort.errors import CatsortError, InterruptedBeforeMoving, interrupted_before_moving
 
 if TYPE_CHECKING:
@@ -219,18 +220,19 @@ def _run(args: argparse.Namespace) -> int:
         _silence_stdout()
         return EXIT_CLOSED_PIPE
     except KeyboardInterrupt as exc:
-        _ignore_further_interrupts()
-        _past_the_echoed_ctrl_c()
         if isinstance(exc, InterruptedBeforeMoving):
             line = str(exc)
         elif args.undo:
+            line = f"interrupted; every file is at its old or its new place: catsort --undo {args.path} again finishes putting them back"
+        else:
+            line = f"interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}"
+        _stop_at_once_from_now(f"catsort: {line}")
+        _past_the_echoed_ctrl_c()
+        if args.undo:
             from catsort.apply import UndoInterrupted  # imported: the undo was running
 
             if isinstance(exc, UndoInterrupted):
                 _print_undo(exc.summary, stopped=True)
-            line = f"interrupted; every file is at its old or its new place: catsort --undo {args.path} again finishes putting them back"
-        else:
-            line = f"interrupted; every file is at its old or its new place. Undo what was done with: catsort --undo {args.path}"
         _say(f"catsort: {line}", sys.stderr)
         return EXIT_INTERRUPTED
 
@@ -288,11 +290,18 @@ def _past_the_echoed_ctrl_c() -> None:
         print(file=sys.stderr)
 
 
-def _ignore_further_interrupts() -> None:
-    """An impatient second Ctrl-C (or SIGTERM) while the first one's report prints: the work has stopped, so let it finish saying so."""
+def _stop_at_once_from_now(line: str) -> None:
+    """The work has stopped (it ended, or a first Ctrl-C stopped it), and what is left is saying so: the summary,
+    the report. A Ctrl-C, SIGTERM or SIGHUP from now on ends the process at once with ``line``, never a traceback.
+    They were once ignored here, so that a report written to a pipe nobody reads (or to a hung network share)
+    made a process only ``kill -9`` could end."""
+    def stop(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.write(2, f"{line}\n".encode(errors="surrogateescape"))
+        os._exit(EXIT_INTERRUPTED)
+
     if _in_main_thread():
-        for signum in stop_signals():
-            signal.signal(signum, signal.SIG_IGN)
+        handle_stop_signals(stop)
 
 
 def _leave(code: int) -> None:
@@ -375,8 +384,9 @@ def _sort(args: argparse.Namespace) -> int:
 
     try:
         summary = sort_folder(args.path, classifier, options, progress)
-        # The sort is over: a signal now would only lose its summary and its report, half written.
-        _ignore_further_interrupts()
+        _stop_at_once_from_now("catsort: interrupted while it reported; " + (
+            "it was a dry run: nothing was changed" if args.dry_run else
+            f"the sort had ended, every file is at its old or its new place. Undo it with: catsort --undo {args.path}"))
     finally:
         if bar is not None:
             bar.close()

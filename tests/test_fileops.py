@@ -412,3 +412,28 @@ def test_photos_come_in_the_order_a_file_manager_shows_them(tmp_path: Path) -> N
     for name in ("IMG_10.jpg", "img_9.jpg", "IMG_2.jpg", "Zoo.jpg", "apple.jpg", "IMG_1².jpg"):
         (tmp_path / name).write_bytes(b"not decoded by a scan")
     assert [p.name for p in scan(tmp_path)] == ["apple.jpg", "IMG_1².jpg", "IMG_2.jpg", "img_9.jpg", "IMG_10.jpg", "Zoo.jpg"]
+
+
+def test_a_run_whose_every_move_failed_is_not_the_one_undo_takes_back(tmp_path: Path, colour_model: Path, capsys,
+                                                                      monkeypatch) -> None:
+    """Its journal keeps the moves it gave up on, and --undo once "undid" it (restored 0 files) instead of the run
+    before, which then needed a second --undo."""
+    from catsort.apply import last_undoable_run
+    from catsort.cli import main
+
+    pics = tmp_path / "pics"
+    before = make_album(pics, cats=2, dogs=0, others=0)
+    assert main(["--headless", str(pics), "--model", str(colour_model), "-q"]) == 0
+    first = last_undoable_run(pics)
+    photo(RED, seed=7).save(pics / "new.jpg", quality=90)
+
+    def refused(self, src, dst, tmp, seq, op, st) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied")  # a cats/ this user may not write in
+
+    with monkeypatch.context() as m:
+        m.setattr(fileops.Journal, "_carry_out", refused)
+        assert main(["--headless", str(pics), "--model", str(colour_model), "-q"]) == 1
+    assert len(read_journals(pics)[0]) == 2 and last_undoable_run(pics) == first
+    assert main(["--undo", str(pics)]) == 0
+    assert {k: v for k, v in tree_hashes(pics).items() if k != "new.jpg"} == before
+    capsys.readouterr()
