@@ -9,11 +9,13 @@ by a power cut is the last one and announces an operation that never started.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
 from platformdirs import user_config_path
@@ -30,19 +32,31 @@ def config_folder() -> Path:
 
 
 def _read_or_create_key(path: Path) -> bytes:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_bytes()
-        if len(key) < 32:
-            raise CatsortError(f"{path}: the journal key is damaged (delete it; old journals then need --trust-journals)") from None
-        return key
-    key = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-        f.flush()
-        os.fsync(f.fileno())
+    """The key at ``path``, or a new one put there whole. Written to a file of its own first and then linked into
+    place, so that a second catsort starting at the same moment (or one killed while it wrote) never finds the
+    key half written, which it would take for a damaged one; the link fails if another got there first, and
+    that key is then everyone's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=".journal-key-", dir=path.parent)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(secrets.token_bytes(32))
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass  # another catsort made it meanwhile
+            except OSError:  # no hard links here (a portable config folder on an exFAT stick): whole, if not exclusive
+                if not path.exists():
+                    os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+    key = path.read_bytes()
+    if len(key) < 32:
+        raise CatsortError(f"{path}: the journal key is damaged (delete it; old journals then need --trust-journals)")
     return key
 
 

@@ -317,3 +317,39 @@ def test_a_dry_run_refuses_a_linked_output_folder_as_the_real_run_does(tmp_path:
     os.symlink(elsewhere, pics / "cats")
     code, text = _run(["--headless", str(pics), "--model", str(colour_model), "--dry-run"], capsys)
     assert code == 2 and "is a symbolic link to" in text
+
+
+def test_catsorts_starting_together_make_one_key_and_never_find_it_half_written(tmp_path: Path) -> None:
+    """The key was once created empty and then filled: a second catsort starting at that moment read it as
+    "the journal key is damaged" (13 times in 160 starts of 8 at once) and exited."""
+    import threading
+
+    for n in range(20):
+        path = tmp_path / f"config{n}" / signing.KEY_FILE
+        start, keys, errors = threading.Barrier(8), [], []
+
+        def make(path: Path = path, start: threading.Barrier = start, keys: list = keys, errors: list = errors) -> None:
+            start.wait()
+            try:
+                keys.append(signing._read_or_create_key(path))
+            except Exception as exc:  # noqa: BLE001 (the test reports whatever it was)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=make) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == [] and len(set(keys)) == 1 and keys[0] == path.read_bytes() and len(keys[0]) == 32
+        assert [p.name for p in path.parent.iterdir()] == [signing.KEY_FILE], "no temporary file is left"
+        assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_key_folder_without_hard_links_still_gets_a_whole_key(tmp_path: Path, monkeypatch) -> None:
+    def no_links(src, dst) -> None:
+        raise PermissionError(1, "Operation not permitted")  # what exFAT says
+
+    monkeypatch.setattr(signing.os, "link", no_links)
+    key = signing._read_or_create_key(tmp_path / signing.KEY_FILE)
+    assert len(key) == 32 and signing._read_or_create_key(tmp_path / signing.KEY_FILE) == key
+    assert [p.name for p in tmp_path.iterdir()] == [signing.KEY_FILE]
