@@ -48,14 +48,22 @@ def _probability(text: str) -> float:
     return value
 
 
-def _positive(text: str) -> int:
+def _jobs(text: str) -> int:
+    """--jobs N: from 1 to :func:`_most_jobs`; past that, workers only add memory (each holds a photo decoded)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    if value > _most_jobs():
+        raise argparse.ArgumentTypeError(f"{text} is more than this machine can use: at most {_most_jobs()} "
+                                         f"(it has {_cpu_count()} cores, and each worker holds a decoded photo in memory)")
     return value
+
+
+def _most_jobs() -> int:
+    return max(8, 4 * _cpu_count())
 
 
 def _folder_path(text: str) -> Path:
@@ -136,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--dry-run", action="store_true", help="change nothing; show what would happen")
     p.add_argument("--threshold", type=_probability, metavar="P", help="minimum confidence to move a photo (default: the model card's)")
     p.add_argument("--model", type=Path, metavar="FILE", help="another model: its .onnx file (card beside it) or its .json card")
-    p.add_argument("--jobs", type=_positive, default=_cpu_count(), metavar="N",
+    p.add_argument("--jobs", type=_jobs, default=_cpu_count(), metavar="N",
                    help="worker threads, each decoding photos and running the model on them (default: %(default)s, all cores)")
     p.add_argument("--report", type=Path, metavar="FILE", help="write one record per file to FILE.json or FILE.csv")
     p.add_argument("--json", action="store_true", help="print a summary object on stdout (human summary goes to stderr)")

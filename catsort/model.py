@@ -40,6 +40,9 @@ from catsort.images import RESIZE_MODES, View, stack_views
 if TYPE_CHECKING:
     import numpy as np
 
+MIN_VIEW_PX, MAX_VIEW_PX = 16, 2048
+"""The input sizes a card may name: a view is a square the photo is scaled to, and none smaller or larger is a model's."""
+
 
 @dataclass(frozen=True)
 class ModelCard:
@@ -93,13 +96,15 @@ class ModelCard:
             raise ModelError(f"{card_path}: not a valid model card for this catsort (no {exc.args[0]!r} field)") from None
         except (ValueError, TypeError) as exc:
             raise ModelError(f"{card_path}: not a valid model card ({exc})") from None
-        if set(card.labels) != {"cat", "dog", "other"}:
+        if sorted(card.labels) != ["cat", "dog", "other"]:
             raise ModelError(f"{card_path}: labels must be cat, dog and other, got {list(card.labels)}")
         if not card.views:
             raise ModelError(f"{card_path}: the card names no input view")
         for view in card.decoded_views:
             if view.resize not in RESIZE_MODES:
                 raise ModelError(f"{card_path}: unsupported resize mode {view.resize!r} for input {view.name!r}")
+            if not MIN_VIEW_PX <= view.size <= MAX_VIEW_PX:  # 0 once failed every photo with a ZeroDivisionError
+                raise ModelError(f"{card_path}: input {view.name!r} is {view.size} px; a view is {MIN_VIEW_PX} to {MAX_VIEW_PX} px")
         if not (card.temperature > 0.0 and math.isfinite(card.temperature)):
             raise ModelError(f"{card_path}: temperature must be positive, got {card.temperature}")
         if not 0.0 < card.threshold <= 1.0:  # the CLI's --threshold is held to the same range

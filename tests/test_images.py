@@ -272,6 +272,27 @@ def test_a_second_look_the_model_cannot_take_is_refused_in_one_line(tmp_path: Pa
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("change, error", [
+    (lambda card: card["input"]["views"][0].update(size=0), "input 'pixels' is 0 px; a view is 16 to 2048 px"),
+    (lambda card: card["input"]["views"][0].update(size=-5), "input 'pixels' is -5 px"),
+    (lambda card: card.update(labels=["cat", "dog", "other", "cat"]), "labels must be cat, dog and other"),
+], ids=["size 0", "size -5", "four labels"])
+def test_a_card_that_no_model_could_have_is_refused_in_one_line(tmp_path: Path, colour_model: Path, change, error: str) -> None:
+    """A view of 0 px was once taken, and every photo then failed with "unexpected decoder error: ZeroDivisionError"."""
+    import json
+
+    from catsort.errors import ModelError
+    from catsort.model import ModelCard
+
+    card = json.loads(colour_model.read_text())
+    change(card)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(card))
+    with pytest.raises(ModelError, match=error) as caught:
+        ModelCard.load(path)
+    assert "\n" not in str(caught.value)
+
+
 def _pillow_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
     return [f"{w.category.__name__}: {w.message}" for w in caught if "PIL" in w.filename or issubclass(w.category, Image.DecompressionBombWarning)]
 
