@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from catsort import signing
 from catsort.checksum import file_sha256
 from catsort.errors import CatsortError, FileOpError, FolderBusyError, FolderError, FolderVanished
-from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name
+from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name, undo_temporary_name
 
 __all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "RunStopped", "folder_lock", "read_journals", "write_problem",
            "settle_interrupted"]
@@ -850,8 +850,9 @@ class UndoResult:
     """Why the undo stopped part way (disk full, read-only): run it again once that is fixed."""
 
 
-def _restore(src: Path, dst: Path) -> Path:
-    """Bring ``dst`` back to ``src`` (or beside it, ``name (1).jpg``, if the name was taken since)."""
+def _restore(src: Path, dst: Path, tmp_name: str) -> Path:
+    """Bring ``dst`` back to ``src`` (or beside it, ``name (1).jpg``, if the name was taken since); across disks by a
+    verified copy under ``tmp_name`` (:func:`~catsort.layout.undo_temporary_name`) beside ``src``."""
     for name in candidate_names(src.name):
         target = src.with_name(name)
         if os.path.lexists(target):
@@ -863,7 +864,8 @@ def _restore(src: Path, dst: Path) -> Path:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            tmp = target.with_name(f".catsort-undo-{os.getpid()}.tmp")
+            tmp = target.with_name(tmp_name)
+            _discard(tmp)  # what an undo of this run killed mid-copy left
             _copy_verified(dst, target, tmp)
             _place(tmp, target)
             try:
@@ -925,7 +927,7 @@ def undo(root: Path, state: JournalState, result: UndoResult | None = None) -> U
                 result.restored += 1
             else:
                 _make_parent_again(root, intent.src)
-                target = _restore(src, dst)
+                target = _restore(src, dst, undo_temporary_name(state.path.stem, intent.seq))
                 result.restored += 1
                 if target != src:
                     result.problems.append(f"{intent.src}: that name is taken now; restored as {target.name}")

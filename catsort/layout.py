@@ -61,3 +61,10 @@ def candidate_names(name: str) -> Iterator[str]:
         short = stem if len(raw) <= room else raw[:room].decode("utf-8", errors="ignore")
         yield short + tag + suffix
         n += 1
+
+
+def undo_temporary_name(journal_id: str, seq: int) -> str:
+    """The hidden name an undo copies a photo back under (from a cats/ on another disk) before it takes the photo's
+    name. One name per operation, not per process: an undo killed mid-copy leaves a file the next undo of that run
+    knows as its own and removes, where a process's name stayed in the photo's folder for good."""
+    return f".catsort-undo-{journal_id}-{seq}.tmp"

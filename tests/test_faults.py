@@ -187,6 +187,24 @@ def test_cats_on_another_filesystem_moves_and_undoes(tmp_path: Path, mounts, col
     assert code == EXIT_OK and tree_hashes(pics) == before and leftovers(pics) == []
 
 
+def test_an_undo_killed_mid_copy_leaves_nothing_the_next_undo_does_not_clear(tmp_path: Path, mounts, colour_model: Path,
+                                                                             capsys) -> None:
+    """From a cats/ on another disk an undo copies each photo home under a hidden name first. That name was the
+    process's, so a kill -9 mid-copy left a whole hidden copy in the photo folder for good."""
+    pics = tmp_path / "pics"
+    before = album(pics, cats=3, dogs=0, size=(160, 120))
+    tmpfs(mounts, pics / "cats", "8m")
+    assert cli(["--headless", str(pics), "--model", str(colour_model), "-q"], capsys)[0] == EXIT_OK
+    (state,), _ = read_journals(pics)
+    moved = next(i for i in state.intents if i.op == "move")
+    from catsort.layout import undo_temporary_name
+
+    half = pics / undo_temporary_name(state.path.stem, moved.seq)
+    half.write_bytes((pics / moved.dst).read_bytes()[:1000])  # what the killed undo had copied of it
+    code, _ = cli(["--undo", str(pics)], capsys)
+    assert code == EXIT_OK and tree_hashes(pics) == before and leftovers(pics) == []
+
+
 def test_disk_full_while_undoing(tmp_path: Path, mounts, colour_model: Path, capsys) -> None:
     """The photos went to a ``cats/`` on another disk; meanwhile the home disk filled up; undo needs room there."""
     pics = tmpfs(mounts, tmp_path / "pics", "3m")
