@@ -357,11 +357,13 @@ class Intent:
     dev: int = 0
     tmp: str | None = None
     sha256: str | None = None
+    mtime: int = 0
+    """The photo's modification time (ns) when it was moved; 0 in journals from before it was written."""
     abandoned: bool = False
     done: bool = False
 
 
-_INTENT_TYPES = {"seq": int, "op": str, "src": str, "dst": str, "size": int, "ino": int, "dev": int, "tmp": str}
+_INTENT_TYPES = {"seq": int, "op": str, "src": str, "dst": str, "size": int, "ino": int, "dev": int, "tmp": str, "mtime": int}
 
 
 @dataclass
@@ -696,7 +698,7 @@ class Journal:
             tmp = folder / temporary_name(self.id, seq)
             self.write(
                 {"seq": seq, "op": op, "src": self.rel(src), "dst": self.rel(dst), "size": st.st_size,
-                 "ino": st.st_ino, "dev": st.st_dev, "tmp": self.rel(tmp)},
+                 "ino": st.st_ino, "dev": st.st_dev, "mtime": st.st_mtime_ns, "tmp": self.rel(tmp)},
                 sync=True,
             )
             try:
@@ -779,13 +781,22 @@ def _starting_at(first: str, names: Iterator[str]) -> Iterator[str]:
 # --- recovery and undo -------------------------------------------------------------------------
 
 
+COPIED_MTIME_NS = 2_000_000_000
+"""How far a copy's modification time may be from the original's: a FAT disk keeps it to 2 s, exFAT to 10 ms."""
+
+
 def _is_ours(intent: Intent, dst: Path, st: os.stat_result) -> bool:
-    """Is the file now at ``dst`` the one this intent put there (same inode, or same verified bytes)?"""
-    if not stat.S_ISREG(st.st_mode):
+    """Is the file now at ``dst`` the one this intent put there? The same inode; or the same verified bytes; or,
+    in a copy of the sorted folder (a backup restored, the folder taken to another disk or computer: new inodes),
+    the same size and modification time, as rsync and backup tools tell a file unchanged. A photo edited or
+    replaced since has another time."""
+    if not stat.S_ISREG(st.st_mode) or st.st_size != intent.size:
         return False
-    if (st.st_ino, st.st_dev, st.st_size) == (intent.ino, intent.dev, intent.size):
-        return True  # the size too: a deleted photo's inode number is soon given to another file
-    return intent.sha256 is not None and st.st_size == intent.size and file_sha256(dst) == intent.sha256
+    if (st.st_ino, st.st_dev) == (intent.ino, intent.dev):
+        return True  # the size too (above): a deleted photo's inode number is soon given to another file
+    if intent.sha256 is not None:
+        return file_sha256(dst) == intent.sha256
+    return intent.mtime != 0 and abs(st.st_mtime_ns - intent.mtime) < COPIED_MTIME_NS
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -645,11 +645,11 @@ def test_ctrl_c_part_way_through_an_undo_says_how_many_came_back(tmp_path: Path,
     assert run(["--headless", str(pics), "--model", str(colour_model)], capsys)[0] == 0
     real, calls = catsort.fileops._restore, [0]
 
-    def restore(src: Path, dst: Path) -> Path:
+    def restore(src: Path, dst: Path, tmp_name: str) -> Path:
         calls[0] += 1
         if calls[0] == 3:
             raise KeyboardInterrupt
-        return real(src, dst)
+        return real(src, dst, tmp_name)
 
     monkeypatch.setattr(catsort.fileops, "_restore", restore)
     code, _, err = run(["--undo", str(pics)], capsys)

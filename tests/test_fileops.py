@@ -437,3 +437,23 @@ def test_a_run_whose_every_move_failed_is_not_the_one_undo_takes_back(tmp_path: 
     assert main(["--undo", str(pics)]) == 0
     assert {k: v for k, v in tree_hashes(pics).items() if k != "new.jpg"} == before
     capsys.readouterr()
+
+
+def test_undo_in_a_copy_of_the_sorted_folder_puts_the_photos_back(tmp_path: Path, colour_model: Path, capsys) -> None:
+    """A backup restored, or the folder taken to another disk: every file has a new inode. Undo once called each
+    photo "replaced by another file since the run", left them all in cats/ and dogs/, and marked the run undone.
+    A photo edited since (another modification time) is still left alone."""
+    import shutil
+
+    from catsort.cli import main
+
+    pics, copy = tmp_path / "pics", tmp_path / "restored"
+    before = make_album(pics)
+    assert main(["--headless", str(pics), "--model", str(colour_model), "-q"]) == 0
+    shutil.copytree(pics, copy, symlinks=True)  # times kept, as cp -a, rsync -a and backups keep them
+    edited = copy / "cats" / "red_0.jpg"
+    os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**10))
+    assert main(["--undo", str(copy)]) == 1, "1: one photo could not be put back"
+    out = capsys.readouterr()
+    assert "cats/red_0.jpg: replaced by another file since the run; left alone" in out.out + out.err
+    assert tree_hashes(copy) == {("cats/red_0.jpg" if k == "red_0.jpg" else k): v for k, v in before.items()}
