@@ -92,6 +92,8 @@ def _started(root: Path, classifier: Classifier, options: SortOptions) -> tuple[
         check_not_busy(root)  # a real run takes the lock and is refused the same way
     # An interrupted run is settled before the scan, so the scan sees where its files ended up.
     settled, warnings, seen = (0, [], None) if options.dry_run else settle_earlier_runs(root, options.trust_journals)
+    if line:  # a folder of the user's own, likely: sorted, and the summary says what the window would have asked
+        warnings = [line, *warnings]
     folder = scan_folder(root, options.recursive)
     threshold = classifier.card.threshold if options.threshold is None else options.threshold
     summary = Summary(folder.root, threshold, options.dry_run, settled_runs=settled, warnings=warnings, total=folder.total,
