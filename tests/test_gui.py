@@ -456,7 +456,37 @@ def test_preview_steps_through_the_shown_photos(qtbot, window: MainWindow, tmp_p
     assert preview.windowTitle() == paths[-1].name
     broken = paths.index(tmp_path.joinpath("pics", "broken.jpg").resolve())
     preview.step(broken - len(paths) + 1)
-    assert preview._image.text() == "This file cannot be shown."
+    qtbot.waitUntil(lambda: preview._image.text() == "This file cannot be shown.")
+    assert not any(b.isEnabled() for b in preview.override_buttons)
+
+
+def test_the_preview_decodes_off_the_gui_thread_and_only_the_photo_it_ends_on(qtbot, window: MainWindow, tmp_path: Path,
+                                                                              monkeypatch) -> None:
+    """A 12 MP HEIC took 0.5 s to decode on the GUI thread, at every step: the window froze, and held-down arrows
+    queued decode after decode of photos already stepped past."""
+    import threading
+
+    for i in range(6):
+        photo((200, 40, 40), seed=i).save(tmp_path / f"p{i}.jpg", quality=90)
+    paths = sorted(tmp_path.glob("p*.jpg"))
+    gate, decoded, real = threading.Event(), [], dialogs._qimage
+
+    def slow(path: Path, side: int):
+        assert threading.current_thread() is not threading.main_thread()
+        gate.wait(10)  # a decode that takes as long as the test says
+        decoded.append(path.name)
+        return real(path, side)
+
+    monkeypatch.setattr(dialogs, "_qimage", slow)
+    preview = dialogs.Preview(window, paths, 0, lambda i: "")
+    qtbot.addWidget(preview)
+    assert preview._image.text() == "Loading…" and preview._photo is None, "the window goes on while the photo decodes"
+    for _ in range(5):
+        preview.step(1)  # a held-down arrow
+    gate.set()
+    qtbot.waitUntil(lambda: preview._photo is not None)
+    assert decoded[-1] == "p5.jpg" and len(decoded) <= 2, decoded  # the first, in hand already, and the last
+    assert preview.windowTitle() == "p5.jpg"
 
 
 def test_preview_converts_its_photo_once_and_only_rescales_on_resize(qtbot, window: MainWindow, tmp_path: Path,
@@ -477,6 +507,7 @@ def test_preview_converts_its_photo_once_and_only_rescales_on_resize(qtbot, wind
     qtbot.addWidget(preview)
     preview.show()
     qtbot.waitExposed(preview)
+    qtbot.waitUntil(lambda: preview._photo is not None)
 
     def fitted() -> bool:
         room = preview._image.size() * preview.devicePixelRatioF()
