@@ -783,6 +783,32 @@ def noisy_cats(folder: Path, count: int) -> dict[str, str]:
     return tree_hashes(folder)
 
 
+def test_a_key_on_an_unreadable_file_says_why_it_does_nothing(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    album(tmp_path / "pics")
+    scan(qtbot, window, tmp_path / "pics")
+    window.tabs.setCurrentIndex(window._tab_groups.index("unreadable"))
+    window.view.setFocus()
+    window.view.selectAll()
+    qtbot.keyClick(window.view, Qt.Key.Key_C)
+    assert counts(window)["unreadable"] == 1 and window.status.currentMessage().startswith("An unreadable file stays where it is")
+
+
+def test_a_folder_sorted_to_its_last_photo_says_where_they_went(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """It once said only "No photos to sort in pics", as if there had never been any."""
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i in range(3):
+        photo((200, 40, 40), seed=i).save(pics / f"red_{i}.jpg", quality=90)
+    scan(qtbot, window, pics)
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.apply()
+    assert window.state == "empty" and "“Undo last sort” puts them back" in window.empty.text()
+    with qtbot.waitSignal(window.job_finished, timeout=60_000):
+        window.undo()
+    qtbot.waitUntil(lambda: window.state == "review" and not window.busy, timeout=60_000)
+    assert window.photos.rowCount() == 3
+
+
 def test_a_sort_a_full_disk_stops_is_one_dialog_and_can_be_undone(qtbot, window: MainWindow, tmp_path: Path, mounts,
                                                                  dialog_log) -> None:
     """Undo was once greyed out here (the folder's state was read after the apply, which had raised), while the

@@ -152,17 +152,21 @@ class PhotoModel(QAbstractListModel):
         self._copy = copy
         self._replan()
 
-    def set_override(self, rows: Iterable[int], override: Override | None) -> None:
-        """The user's say on these photos (None: back to the model's verdict); unreadable ones are left as they are."""
+    def set_override(self, rows: Iterable[int], override: Override | None) -> int:
+        """The user's say on these photos (None: back to the model's verdict); unreadable ones are left as they are.
+        Returns how many took it."""
+        taken = 0
         for row in rows:
             path = self._predictions[row].path
             if self._predictions[row].probabilities is None:
                 continue
+            taken += 1
             if override is None:
                 self._overrides.pop(path, None)
             else:
                 self._overrides[path] = override
         self._replan()
+        return taken
 
     def remove_paths(self, paths: set[str], outputs: tuple[Mapping[str, Iterable[str]], Mapping[Path, str]] | None = None) -> None:
         """Drop photos that are no longer where they were scanned (moved by an apply), and re-plan the

@@ -589,6 +589,8 @@ class MainWindow(QMainWindow):
             text = f"<h2>The scan of {html.escape(self.folder.name)} was stopped</h2><p>{html.escape(str(self.folder))}</p>"
         else:
             text = f"<h2>No photos to sort in {html.escape(self.folder.name)}</h2><p>{html.escape(str(self.folder))}</p>"
+            if self._undoable:  # sorted to the last photo: where they went, and the way back
+                text += "<p>The last sort put its photos in cats/ and dogs/: “Undo last sort” puts them back.</p>"
         self.empty.setText(text)
 
     def _to_move(self) -> int:
@@ -904,7 +906,9 @@ class MainWindow(QMainWindow):
     def override_selected(self, value: Override | None) -> None:
         if self.state != "review":
             return
-        self.photos.set_override(self.selected_rows(), value)
+        rows = self.selected_rows()
+        if rows and not self.photos.set_override(rows, value):  # a key that did nothing says why
+            self.status.showMessage("An unreadable file stays where it is: catsort cannot see what it shows.", 10000)
 
     def _context_menu(self, pos) -> None:
         if self.state != "review" or not self.view.indexAt(pos).isValid():
