@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QPushButton  # noqa: E402
 from catsort.cli import main as cli_main  # noqa: E402
 from catsort.fileops import folder_lock  # noqa: E402
 from catsort.gui import dialogs  # noqa: E402
-from catsort.gui.photos import describe  # noqa: E402
+from catsort.gui.photos import DecisionRole, describe  # noqa: E402
 from catsort.gui.window import MainWindow  # noqa: E402
 
 PURPLE = (120, 100, 110)
@@ -781,6 +781,27 @@ def noisy_cats(folder: Path, count: int) -> dict[str, str]:
         pixels = np.clip(np.asarray(photo(RED, (640, 480), seed=i)).astype(np.int16) + noise, 0, 255).astype(np.uint8)
         Image.fromarray(pixels).save(folder / f"red_{i:02d}.jpg", quality=95)
     return tree_hashes(folder)
+
+
+def test_not_sure_shows_the_likeliest_first_and_the_other_tabs_the_folders_order(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for i, k in enumerate((0.05, 0.15, 0.0, 0.1)):  # purple, a little redder each time: surer it is a cat
+        colour = tuple(round(a + k * (b - a)) for a, b in zip(PURPLE, (200, 40, 40), strict=True))
+        photo(colour, seed=i).save(pics / f"{'adcb'[i]}_{i}.jpg", quality=90)
+    scan(qtbot, window, pics)
+    window.threshold_slider.setValue(995)  # the slider's end: every one of them held back
+    qtbot.waitUntil(lambda: window.photos.threshold == 0.995)
+
+    def shown() -> list[str]:
+        return [window.filter.index(r, 0).data(DecisionRole).path.name for r in range(window.filter.rowCount())]
+
+    window.tabs.setCurrentIndex(window._tab_groups.index("unsure"))
+    confidences = [window.filter.index(r, 0).data(DecisionRole).confidence for r in range(window.filter.rowCount())]
+    assert len(confidences) == 4 and confidences == sorted(confidences, reverse=True), confidences
+    assert shown() == ["d_1.jpg", "b_3.jpg", "a_0.jpg", "c_2.jpg"]
+    window.tabs.setCurrentIndex(window._tab_groups.index("all"))
+    assert shown() == ["a_0.jpg", "b_3.jpg", "c_2.jpg", "d_1.jpg"]
 
 
 def test_a_key_on_an_unreadable_file_says_why_it_does_nothing(qtbot, window: MainWindow, tmp_path: Path) -> None:

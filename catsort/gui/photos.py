@@ -216,7 +216,8 @@ class PhotoModel(QAbstractListModel):
 
 
 class GroupFilter(QSortFilterProxyModel):
-    """Shows one group of the review (or all of them)."""
+    """Shows one group of the review (or all of them): in the folder's order, but *Not sure* the likeliest first,
+    where a user looking for the pets the threshold held back finds them."""
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -226,6 +227,13 @@ class GroupFilter(QSortFilterProxyModel):
         self.beginFilterChange()
         self._group = group
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        if group == "unsure":
+            self.sort(0, Qt.SortOrder.DescendingOrder)
+        else:
+            self.sort(-1)  # the source's order again (descending, -1 would reverse it)
+
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:  # noqa: N802 (Qt's name)
+        return (left.data(DecisionRole).confidence or 0.0) < (right.data(DecisionRole).confidence or 0.0)
 
     def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         if self._group == "all":
