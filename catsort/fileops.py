@@ -796,7 +796,9 @@ def _is_ours(intent: Intent, dst: Path, st: os.stat_result) -> bool:
         return True  # the size too (above): a deleted photo's inode number is soon given to another file
     if intent.sha256 is not None:
         return file_sha256(dst) == intent.sha256
-    return intent.mtime != 0 and abs(st.st_mtime_ns - intent.mtime) < COPIED_MTIME_NS
+    # Only for an operation the journal says was carried out: one given up on (its name was taken by another file)
+    # or cut short by a crash may have another file at ``dst``, of the same size and time (a sync tool's copy).
+    return intent.done and not intent.abandoned and intent.mtime != 0 and abs(st.st_mtime_ns - intent.mtime) < COPIED_MTIME_NS
 
 
 def _same_file(a: Path, b: Path) -> bool:

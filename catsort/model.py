@@ -96,7 +96,7 @@ class ModelCard:
             raise ModelError(f"{card_path}: not a valid model card for this catsort (no {exc.args[0]!r} field)") from None
         except (ValueError, TypeError) as exc:
             raise ModelError(f"{card_path}: not a valid model card ({exc})") from None
-        if sorted(card.labels) != ["cat", "dog", "other"]:
+        if len(card.labels) != 3 or set(card.labels) != {"cat", "dog", "other"}:
             raise ModelError(f"{card_path}: labels must be cat, dog and other, got {list(card.labels)}")
         if not card.views:
             raise ModelError(f"{card_path}: the card names no input view")

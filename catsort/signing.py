@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import tempfile
+import time
 from pathlib import Path
 
 from platformdirs import user_config_path
@@ -38,26 +39,44 @@ def _read_or_create_key(path: Path) -> bytes:
     that key is then everyone's."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
+        key = secrets.token_bytes(32)
         fd, tmp = tempfile.mkstemp(prefix=".journal-key-", dir=path.parent)  # mode 0600
         try:
             with os.fdopen(fd, "wb") as f:
-                f.write(secrets.token_bytes(32))
+                f.write(key)
                 f.flush()
                 os.fsync(f.fileno())
             try:
                 os.link(tmp, path)
             except FileExistsError:
                 pass  # another catsort made it meanwhile
-            except OSError:  # no hard links here (a portable config folder on an exFAT stick): whole, if not exclusive
-                if not path.exists():
-                    os.replace(tmp, path)
+            except OSError:  # no hard links here (a portable config folder on an exFAT stick)
+                _create_exclusively(path, key)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-    key = path.read_bytes()
-    if len(key) < 32:
-        raise CatsortError(f"{path}: the journal key is damaged (delete it; old journals then need --trust-journals)")
-    return key
+    for _ in range(KEY_WAITS):
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+        time.sleep(0.05)  # only where it cannot be linked whole: another catsort may be writing it this moment
+    raise CatsortError(f"{path}: the journal key is damaged (delete it; old journals then need --trust-journals)")
+
+
+KEY_WAITS = 20
+"""Reads of a short key before it is called damaged, 50 ms apart."""
+
+
+def _create_exclusively(path: Path, key: bytes) -> None:
+    """The key written in place, where no other catsort made one first (exclusive, if not whole at every moment)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 _keys: dict[Path, bytes] = {}

@@ -457,3 +457,32 @@ def test_undo_in_a_copy_of_the_sorted_folder_puts_the_photos_back(tmp_path: Path
     out = capsys.readouterr()
     assert "cats/red_0.jpg: replaced by another file since the run; left alone" in out.out + out.err
     assert tree_hashes(copy) == {("cats/red_0.jpg" if k == "red_0.jpg" else k): v for k, v in before.items()}
+
+
+def test_undo_leaves_alone_a_file_that_took_the_name_a_move_gave_up(tmp_path: Path, colour_model: Path, capsys,
+                                                                   monkeypatch) -> None:
+    """Another program put a file of the same size and time at cats/red_0.jpg just before the move: the move gave
+    that name up for red_0 (1).jpg. Undo must bring the photo back and leave the other file where it is; the
+    size-and-time rule for copied folders once took it for the run's own."""
+    from catsort.cli import main
+
+    pics = tmp_path / "pics"
+    make_album(pics, cats=1, dogs=0, others=0)
+    photo_bytes = (pics / "red_0.jpg").read_bytes()
+    stranger = photo_bytes[:-3] + bytes(3 * [0x55])  # the same size, other bytes
+    real = fileops.Journal._carry_out
+
+    def racing(self, src, dst, tmp, seq, op, st) -> None:
+        if dst.name == "red_0.jpg":
+            dst.write_bytes(stranger)
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+            raise FileExistsError(errno.EEXIST, "File exists")
+        real(self, src, dst, tmp, seq, op, st)
+
+    with monkeypatch.context() as m:
+        m.setattr(fileops.Journal, "_carry_out", racing)
+        assert main(["--headless", str(pics), "--model", str(colour_model), "-q"]) == 0
+    assert (pics / "cats" / "red_0 (1).jpg").read_bytes() == photo_bytes
+    assert main(["--undo", str(pics)]) == 0
+    capsys.readouterr()
+    assert (pics / "red_0.jpg").read_bytes() == photo_bytes and (pics / "cats" / "red_0.jpg").read_bytes() == stranger

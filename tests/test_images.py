@@ -276,7 +276,8 @@ def test_a_second_look_the_model_cannot_take_is_refused_in_one_line(tmp_path: Pa
     (lambda card: card["input"]["views"][0].update(size=0), "input 'pixels' is 0 px; a view is 16 to 2048 px"),
     (lambda card: card["input"]["views"][0].update(size=-5), "input 'pixels' is -5 px"),
     (lambda card: card.update(labels=["cat", "dog", "other", "cat"]), "labels must be cat, dog and other"),
-], ids=["size 0", "size -5", "four labels"])
+    (lambda card: card.update(labels=["cat", "dog", 1]), "labels must be cat, dog and other"),
+], ids=["size 0", "size -5", "four labels", "a number for a label"])
 def test_a_card_that_no_model_could_have_is_refused_in_one_line(tmp_path: Path, colour_model: Path, change, error: str) -> None:
     """A view of 0 px was once taken, and every photo then failed with "unexpected decoder error: ZeroDivisionError"."""
     import json

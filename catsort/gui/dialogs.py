@@ -356,7 +356,10 @@ class Preview(QDialog):
         self.step(0)
 
     def step(self, by: int) -> None:
-        self._index = index = max(0, min(len(self._paths) - 1, self._index + by))
+        index = max(0, min(len(self._paths) - 1, self._index + by))
+        if by and index == self._index:
+            return  # at an end: the photo shown stays, not decoded again
+        self._index = index
         path = self._paths[index]
         self._photo, self._loading = None, True
         self._show()

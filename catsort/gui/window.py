@@ -222,6 +222,8 @@ class MainWindow(QMainWindow):
         self._close_when_done = False
         self._rescan_when_done = False
         self._rescan_note = ""  # "Put 38 photos back. ": the job's outcome, kept for the status line of the rescan that follows it
+        self._undo_dialog: tuple[str, str] | None = None  # (title, text) an undo's outcome asks to show when it ends
+        self._closed = False  # the window was closed: a job's end starts no rescan
         self._verdicts: dict[Path, Prediction] = {}
         """Every verdict the scans of this folder gave, by path, also of photos a sort has moved away: the rescan
         after an undo (or a change of Include sub-folders) reuses those still unchanged at their path."""
@@ -539,6 +541,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._wait_for_threads()  # finished jobs whose threads are still ending: a moment at most
+        self._closed = True
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("scan/subfolders", self.subfolders_box.isChecked())
         super().closeEvent(event)
@@ -652,7 +655,7 @@ class MainWindow(QMainWindow):
             self._forget(folder)
             dialogs.show_error(self, "This folder cannot be sorted", str(exc))
             return
-        if not self._may_open(root, recursive):
+        if root != self.folder and not self._may_open(root, recursive):  # asked once, not at every rescan
             return
         self.folder, self.recursive = root, recursive
         self._remember(root)
@@ -792,13 +795,18 @@ class MainWindow(QMainWindow):
             self._settle_review()
             if not completed:  # an undo that did not end has no rescan to say what happened
                 self._say_outcome("Undo stopped.")
+            undo_dialog, self._undo_dialog = self._undo_dialog, None
+            if tell and undo_dialog:  # here, not as the undo's summary arrives: a dialog's own loop would run this
+                dialogs.show_info(self, *undo_dialog)
             if tell and self._job_failed:
                 dialogs.show_error(self, self._error_title(False), self._job_error)
+        rescan, self._rescan_when_done = self._rescan_when_done, False
         if self._close_when_done:
             self.close()
-        elif self._rescan_when_done and self.folder is not None and not self._folder_gone:
-            self._rescan_when_done = False
-            self.open_folder(self.folder, self.recursive)
+        elif rescan and self.folder is not None and not self._folder_gone and not self._closed:
+            self.open_folder(self.folder, self.recursive)  # (closed while its dialog was open: a shutdown, say)
+        else:
+            self._rescan_note = ""
         self.job_finished.emit(kind, completed)
 
     def _end_scan(self, completed: bool) -> None:
@@ -934,6 +942,7 @@ class MainWindow(QMainWindow):
         dialog = dialogs.Preview(self, paths, current.row(), lambda i: describe(self.photos.decision(rows[i])),
                                  override if self.state == "review" else None)
         dialog.exec()
+        dialog.deleteLater()  # its photo and its decoding thread with it
 
     # --- apply and undo ---
 
@@ -955,8 +964,8 @@ class MainWindow(QMainWindow):
         def job(cancel: threading.Event) -> Iterator[object]:
             try:
                 yield from apply_plan(folder, todo, copy, cancel)
-            except CatsortError:
-                # Stopped part way (a full disk), what did move can be undone: the Undo button must know it.
+            except Exception:
+                # Stopped part way (a full disk, a bug), what did move can be undone: the Undo button must know it.
                 with contextlib.suppress(CatsortError, OSError):
                     yield folder_state(folder)
                 raise
@@ -985,10 +994,10 @@ class MainWindow(QMainWindow):
         else:  # an undone copy: the originals never left
             text = copies.capitalize()
         if result.problems or result.warnings:
-            dialogs.show_info(self, "Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))
+            self._undo_dialog = ("Undone, with problems", text + ".\n\n" + "\n".join(result.problems + result.warnings))
             text += ", with problems"
         elif result.runs == 0:
-            dialogs.show_info(self, "Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
+            self._undo_dialog = ("Nothing to undo", f"No sort to undo in {folder_name(self.folder)}.")
             text = "Nothing to undo"
         self.status.showMessage(text + ".", 15000)
         self._rescan_note = text + ". "
