@@ -186,3 +186,14 @@ def tmpfs(mounts: Callable[..., Path], where: Path, size: str) -> Path:
 def remount(where: Path, option: str) -> None:
     proc = sh("mount", "-o", f"remount,{option}", str(where))
     assert proc.returncode == 0, proc.stderr
+
+
+def in_threads(target: Callable[[], object], count: int) -> None:
+    """Run ``target`` in ``count`` threads at once, and wait for them all."""
+    import threading
+
+    threads = [threading.Thread(target=target) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

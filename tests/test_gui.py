@@ -145,6 +145,10 @@ def test_override_by_key_wins_over_the_model_and_back(qtbot, window: MainWindow,
     window.view.selectAll()
     qtbot.keyClick(window.view, Qt.Key.Key_U)
     assert counts(window) == {"cats": 5, "dogs": 2, "other": 2, "unreadable": 1}
+    window.tabs.setCurrentIndex(window._tab_groups.index("unreadable"))
+    window.view.selectAll()
+    qtbot.keyClick(window.view, Qt.Key.Key_C)  # a key that does nothing says why
+    assert counts(window)["unreadable"] == 1 and window.status.currentMessage().startswith("An unreadable file stays where it is")
 
 
 def test_apply_matches_headless_then_undo_restores_byte_for_byte(qtbot, window: MainWindow, tmp_path: Path, colour_model: Path,
@@ -802,16 +806,6 @@ def test_not_sure_shows_the_likeliest_first_and_the_other_tabs_the_folders_order
     assert shown() == ["d_1.jpg", "b_3.jpg", "a_0.jpg", "c_2.jpg"]
     window.tabs.setCurrentIndex(window._tab_groups.index("all"))
     assert shown() == ["a_0.jpg", "b_3.jpg", "c_2.jpg", "d_1.jpg"]
-
-
-def test_a_key_on_an_unreadable_file_says_why_it_does_nothing(qtbot, window: MainWindow, tmp_path: Path) -> None:
-    album(tmp_path / "pics")
-    scan(qtbot, window, tmp_path / "pics")
-    window.tabs.setCurrentIndex(window._tab_groups.index("unreadable"))
-    window.view.setFocus()
-    window.view.selectAll()
-    qtbot.keyClick(window.view, Qt.Key.Key_C)
-    assert counts(window)["unreadable"] == 1 and window.status.currentMessage().startswith("An unreadable file stays where it is")
 
 
 def test_a_folder_sorted_to_its_last_photo_says_where_they_went(qtbot, window: MainWindow, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import make_album, tree_hashes
+from conftest import in_threads, make_album, tree_hashes
 
 from catsort import signing
 from catsort.cli import main
@@ -335,11 +335,7 @@ def test_catsorts_starting_together_make_one_key_and_never_find_it_half_written(
             except Exception as exc:  # noqa: BLE001 (the test reports whatever it was)
                 errors.append(exc)
 
-        threads = [threading.Thread(target=make) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        in_threads(make, 8)
         assert errors == [] and len(set(keys)) == 1 and keys[0] == path.read_bytes() and len(keys[0]) == 32
         assert [p.name for p in path.parent.iterdir()] == [signing.KEY_FILE], "no temporary file is left"
         assert path.stat().st_mode & 0o777 == 0o600

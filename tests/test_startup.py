@@ -10,14 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import pytest
-from conftest import BLUE, GREEN, RED, make_album, photo
+from conftest import BLUE, GREEN, RED, in_threads, make_album, photo
 
 from catsort import model as model_mod
 from catsort.images import load_views, stack_views
@@ -178,11 +177,7 @@ def test_concurrent_writers_leave_one_whole_file(card, inputs, cache: Path) -> N
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=load) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    in_threads(load, 3)
     assert not errors and len(results) == 3
     files = cached_files(cache)
     assert len(files) == 1 and files[0].suffix == ".ortcache", files
