@@ -85,7 +85,7 @@ def main() -> int:
     box.close()
     records: list = []
     dialogs.confirm_apply = lambda *a: True
-    dialogs.show_summary = lambda parent, f, recs, copy, cancelled: records.extend(recs)
+    dialogs.show_summary = lambda parent, f, recs, copy, cancelled, reason="": records.extend(recs)
     window.apply()
     wait(app, window)
     box, _ = dialogs.summary_box(window, folder, records, False, False)
