@@ -764,15 +764,15 @@ class MainWindow(QMainWindow):
         self._job_failed, self._job_error, self._job_error_kind = True, message, kind
         self._folder_gone = kind == FolderVanished.__name__
 
-    def _error_title(self, anything_done: bool) -> str:
-        """The failed job's dialog title: what stopped, or what was refused."""
-        words = dialogs.verb(self.copy_radio.isChecked())
+    def _error_title(self) -> str:
+        """The failed job's dialog title: what stopped, or what was refused (a sort that stopped part way says
+        so in its summary instead)."""
         if self._job_error_kind == FolderBusyError.__name__:
             return "This folder is busy"
         if self._job_kind == "scanning":
             return "This folder cannot be sorted" if self._job_error_kind == FolderError.__name__ else "The scan stopped"
         if self._job_kind == "applying":
-            return f"{words.doing} stopped" if anything_done else f"Nothing was {words.past.lower()}"
+            return f"Nothing was {dialogs.verb(self.copy_radio.isChecked()).past.lower()}"
         return "Undo stopped"
 
     @Slot(bool)
@@ -780,26 +780,24 @@ class MainWindow(QMainWindow):
         kind, self._job = self._job_kind, None
         # Closing (its button, Ctrl-C, a shutdown), the window opens no dialog: nobody is there to answer it.
         tell = not self._close_when_done
+        records: list[Record] = []
         if kind == "scanning":
             self._end_scan(completed)
-            if tell and self._job_failed:
-                dialogs.show_error(self, self._error_title(False), self._job_error)
         elif kind == "applying":
             records = self._end_apply(completed)
-            if tell and records:  # one dialog: what it did, and why it stopped
-                dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed,
-                                     self._job_error if self._job_failed else "")
-            elif tell and self._job_failed:
-                dialogs.show_error(self, self._error_title(False), self._job_error)
         else:
             self._settle_review()
             if not completed:  # an undo that did not end has no rescan to say what happened
                 self._say_outcome("Undo stopped.")
-            undo_dialog, self._undo_dialog = self._undo_dialog, None
-            if tell and undo_dialog:  # here, not as the undo's summary arrives: a dialog's own loop would run this
-                dialogs.show_info(self, *undo_dialog)
-            if tell and self._job_failed:
-                dialogs.show_error(self, self._error_title(False), self._job_error)
+        # The dialogs here, not as the job's items arrive: a dialog's own event loop would run this method inside it.
+        undo_dialog, self._undo_dialog = self._undo_dialog, None
+        if tell and undo_dialog:
+            dialogs.show_info(self, *undo_dialog)
+        if tell and records:  # one dialog: what the sort did, and why it stopped
+            dialogs.show_summary(self, self.folder, records, self.copy_radio.isChecked(), not completed,
+                                 self._job_error if self._job_failed else "")
+        elif tell and self._job_failed:
+            dialogs.show_error(self, self._error_title(), self._job_error)
         rescan, self._rescan_when_done = self._rescan_when_done, False
         if self._close_when_done:
             self.close()
