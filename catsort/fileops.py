@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from catsort import signing
 from catsort.checksum import file_sha256
 from catsort.errors import CatsortError, FileOpError, FolderBusyError, FolderError, FolderVanished
-from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, temporary_name, undo_temporary_name
+from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, candidate_names, folded, temporary_name, undo_temporary_name
 
 __all__ = ["FileOpError", "FolderBusyError", "Journal", "JournalState", "RunStopped", "folder_lock", "read_journals", "write_problem",
            "settle_interrupted"]
@@ -323,9 +323,7 @@ def _intent_problem(root: Path, intent: Intent, journal_id: str) -> str | None:
         if problem:
             return f"it names a file outside the folder ({value!r}: {problem})"
     src, dst = PurePosixPath(intent.src), PurePosixPath(intent.dst)
-    # Folded as a case-insensitive disk (macOS, Windows, USB sticks) folds it: CATS/x.jpg there is cats/x.jpg.
-    first = src.parts[0].casefold().rstrip(". ")
-    if first in {f.casefold() for f in OUTPUT_FOLDERS.values()} | {JOURNAL_FOLDER} or any(p.startswith(".") for p in src.parts):
+    if folded(src.parts[0]) in {*OUTPUT_FOLDERS.values(), JOURNAL_FOLDER} or any(p.startswith(".") for p in src.parts):
         return f"its source {intent.src} is not a photo catsort sorts"
     if len(dst.parts) != 2 or dst.parts[0] not in OUTPUT_FOLDERS.values() or dst.name.startswith("."):
         return f"its destination {intent.dst} is not inside cats/ or dogs/"

@@ -20,6 +20,13 @@ JOURNAL_FOLDER = ".catsort"
 NAME_MAX_BYTES = 255
 
 
+def folded(name: str) -> str:
+    """A folder's name as a case-insensitive disk (an exFAT stick, macOS, Windows) compares it: CATS/ and cats./
+    there are cats/. The scan's skip of the output folders and the journal's check of its sources fold alike, so a
+    run never moves a photo its undo would then refuse."""
+    return name.casefold().rstrip(". ")
+
+
 def output_folder_line(root: Path) -> str | None:
     """One line if ``root`` is a folder's cats/ or dogs/, where catsort puts that folder's photos, else None:
     sorting it would make cats/cats/. Said for sure where :func:`made_by_catsort`, as a likelihood elsewhere

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catsort.images import is_image_name
-from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS
+from catsort.layout import JOURNAL_FOLDER, OUTPUT_FOLDERS, folded
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ def _looked_into(entry: os.DirEntry, sorted_here: bool) -> bool:
     """Whether a recursive scan enters this sub-folder (neither hidden nor a link, checked by the caller). A folder's own
     cats/ and dogs/ (in any case) are skipped at the top, and in a sub-folder sorted on its own (a .catsort/ beside them): swept into
     the top's, they would be missing from that sub-folder's undo."""
-    # Folded as a case-insensitive disk folds it (an exFAT stick, macOS): CATS/ there is cats/. The journal's check
-    # (fileops._intent_problem) folds it the same way, so a run never moves a photo it could not then undo.
-    return not (sorted_here and entry.name.casefold().rstrip(". ") in OUTPUT_FOLDERS.values())
+    return not (sorted_here and folded(entry.name) in OUTPUT_FOLDERS.values())
 
 
 def has_subfolders(root: Path) -> bool:
