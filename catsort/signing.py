@@ -42,10 +42,7 @@ def _read_or_create_key(path: Path) -> bytes:
         key = secrets.token_bytes(32)
         fd, tmp = tempfile.mkstemp(prefix=".journal-key-", dir=path.parent)  # mode 0600
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(key)
-                f.flush()
-                os.fsync(f.fileno())
+            _write_durably(fd, key)
             try:
                 os.link(tmp, path)
             except FileExistsError:
@@ -73,6 +70,11 @@ def _create_exclusively(path: Path, key: bytes) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return
+    _write_durably(fd, key)
+
+
+def _write_durably(fd: int, key: bytes) -> None:
+    """``key`` into the open file ``fd``, on the disk before the file is closed."""
     with os.fdopen(fd, "wb") as f:
         f.write(key)
         f.flush()
