@@ -13,7 +13,6 @@ went away (``| head``), as a shell reports a program a closed pipe stopped.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from catsort import __version__
-from catsort.entry import Handler, handle_stop_signals, restore_handlers
+from catsort.entry import Handler, ending_with, handle_stop_signals, restore_handlers
 from catsort.errors import CatsortError, InterruptedBeforeMoving, interrupted_before_moving
 
 if TYPE_CHECKING:
@@ -303,13 +302,8 @@ def _stop_at_once_from_now(line: str) -> None:
     the report. A Ctrl-C, SIGTERM or SIGHUP from now on ends the process at once with ``line``, never a traceback.
     They were once ignored here, so that a report written to a pipe nobody reads (or to a hung network share)
     made a process only ``kill -9`` could end."""
-    def stop(signum: int, frame: object) -> None:
-        with contextlib.suppress(OSError):
-            os.write(2, f"{line}\n".encode(errors="surrogateescape"))
-        os._exit(EXIT_INTERRUPTED)
-
     if _in_main_thread():
-        handle_stop_signals(stop)
+        handle_stop_signals(ending_with(line))
 
 
 def _leave(code: int) -> None:

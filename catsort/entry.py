@@ -10,6 +10,7 @@ app, so that the window it guards opens as early as Python can run it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Callable
@@ -27,9 +28,15 @@ def stop_signals() -> list[signal.Signals]:
     return [getattr(signal, name) for name in STOP_SIGNAL_NAMES if hasattr(signal, name)]
 
 
-def _stop_while_starting(signum: int, frame: FrameType | None) -> None:
-    os.write(2, f"{STARTING_LINE}\n".encode())
-    os._exit(EXIT_INTERRUPTED)  # nothing to tidy: no file is open, no thread does work yet
+def ending_with(line: str) -> Callable[[int, FrameType | None], None]:
+    """A stop signal's handler that ends the process at once with ``line`` and exit 130: for times when nothing is
+    left to tidy (starting, before any file is open; or the work done, and only its report left to say)."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        with contextlib.suppress(OSError):  # no stderr (a closed terminal): the exit code still says it
+            os.write(2, f"{line}\n".encode(errors="surrogateescape"))
+        os._exit(EXIT_INTERRUPTED)
+
+    return stop
 
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
@@ -56,7 +63,7 @@ def restore_handlers(previous: dict[int, Handler]) -> None:
 def stop_quietly_while_starting() -> None:
     """Ctrl-C, SIGTERM and SIGHUP end the process with :data:`STARTING_LINE` until someone sets their own
     handlers."""
-    handle_stop_signals(_stop_while_starting)
+    handle_stop_signals(ending_with(STARTING_LINE))
 
 
 def cli() -> int:
